@@ -1,0 +1,1 @@
+"""The thinbase operator CLI (Typer). Entry point: `thinbase.cli.main:app`."""

@@ -1,0 +1,56 @@
+"""The `thinbase` command: one Typer sub-app per group (DESIGN.md, "CLI conventions")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from thinbase.cli import db, local
+from thinbase.cli.local_stack import LocalStack, StackError
+from thinbase.cli.output import fail, progress
+from thinbase.settings import load_settings
+
+app = typer.Typer(
+    name="thinbase",
+    help="Operate a thinbase backend: the local stack, the schema, and the edge app.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local.app, name="local")
+app.add_typer(db.app, name="db")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default THINBASE_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default THINBASE_PORT or 54321).")] = None,
+    use_local: Annotated[bool, typer.Option("--local", help="Use the local stack's URLs and keys.")] = False,
+) -> None:
+    """Serve the edge app (ASGI, uvicorn) in the foreground; Ctrl-C stops it."""
+    import os
+
+    import uvicorn
+
+    from thinbase.functions.app import create_app
+
+    settings = load_settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    if use_local:
+        try:
+            local_env = LocalStack().env(bind_port)
+        except StackError as exc:
+            fail(str(exc), hint="run `thinbase local up` first")
+        os.environ.update(local_env)
+        settings = load_settings()
+        progress(f"edge app   http://{bind_host}:{bind_port}   (health: /health, RPC: /rest/v1/rpc/<fn>)")
+        for key, value in local_env.items():
+            progress(f"{key}={value}")
+    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Code every edge function uses: the error shape and request context."""

@@ -1,0 +1,107 @@
+"""PostgREST's RPC contract at /rest/v1/rpc/{fn}, served on the local stack only.
+
+PostgREST cannot run here, so this lets supabase-py and supabase-js call our RPCs locally. It does what the
+platform's gateway and PostgREST do for RPC and nothing more (no tables, no filters):
+- `apikey` must be one of the project's keys, else 401 (the platform's API gateway);
+- the Bearer JWT (or, without one, the apikey itself) is verified with the JWT secret: invalid → 401
+  PGRST301, expired → 401 PGRST303; its `role` claim picks the database role (anon when absent);
+- `Content-Profile` (POST) / `Accept-Profile` (GET) pick the schema among the exposed ones, else 406;
+- a POST body is a JSON object of named arguments; GET passes them as query parameters (read-only);
+- errors come back as PostgREST's body {code, message, details, hint} with its status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from thinbase import tokens
+from thinbase.db import Caller
+from thinbase.errors import DatabaseUnavailable, RpcError
+from thinbase.settings import Settings
+
+# `tests` exists only on the local stack (pgTAP helpers and contract-test functions).
+EXPOSED_SCHEMAS = ("public", "tests")
+
+
+def _postgrest_error(error: RpcError) -> JSONResponse:
+    headers = {"Proxy-Status": f"PostgREST; error={error.code}"}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(error.as_postgrest_body(), status_code=error.status, headers=headers)
+
+
+def _caller(request: Request, settings: Settings) -> Caller:
+    apikey = request.headers.get("apikey", "")
+    if not apikey or apikey not in (settings.anon_key, settings.service_role_key):
+        raise RpcError(401, "PGRST301", "No API key found in request" if not apikey else "Invalid API key")
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credential = authorization.partition(" ")
+    if authorization and scheme.lower() != "bearer":
+        raise RpcError(401, "PGRST301", "Authorization header must use the Bearer scheme")
+    token = credential.strip() if authorization else apikey
+    try:
+        claims = tokens.verify_hs256(token, settings.jwt_secret)
+    except tokens.TokenError as exc:
+        code = "PGRST303" if "expired" in str(exc) else "PGRST301"
+        raise RpcError(401, code, str(exc)) from exc
+    try:
+        return Caller.from_claims(claims, token=token)
+    except ValueError as exc:
+        raise RpcError(401, "22023", f'role "{claims.get("role")}" does not exist') from exc
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        return dict(request.query_params)
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise RpcError(400, "PGRST102", "Empty or invalid json", str(exc)) from exc
+    if not isinstance(body, dict):
+        raise RpcError(400, "PGRST102", "A JSON object of named arguments is required")
+    return body
+
+
+async def rpc(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    profile_header = "accept-profile" if request.method == "GET" else "content-profile"
+    schema = request.headers.get(profile_header, "public")
+    try:
+        if schema not in EXPOSED_SCHEMAS:
+            raise RpcError(
+                406,
+                "PGRST106",
+                f"Invalid schema: {schema}",
+                None,
+                f"Only the following schemas are exposed: {', '.join(EXPOSED_SCHEMAS)}",
+            )
+        caller = _caller(request, settings)
+        args = await _arguments(request)
+        result = await run_in_threadpool(
+            request.app.state.database.rpc,
+            request.path_params["fn"],
+            args,
+            caller=caller,
+            schema=schema,
+            headers=dict(request.headers),
+            read_only=request.method == "GET",
+        )
+    except RpcError as error:
+        return _postgrest_error(error)
+    except DatabaseUnavailable as exc:
+        return _postgrest_error(
+            RpcError(503, "PGRST001", "Database client error. Retrying the connection.", str(exc))
+        )
+    return JSONResponse(result, headers={"Content-Profile": schema})
+
+
+routes = [Route("/rest/v1/rpc/{fn}", rpc, methods=["GET", "POST"])]

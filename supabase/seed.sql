@@ -1,0 +1,2 @@
+-- Demo data for local stacks only (`thinbase local up`, `supabase db reset`). Never pushed to a real
+-- project: everything an install needs (plans, settings) comes from migrations.

@@ -1,0 +1,277 @@
+"""The psycopg adapter: PostgREST's RPC contract reproduced on a direct connection.
+
+Per call, in one transaction (reference/supabase-platform.md §4.1):
+  BEGIN [READ ONLY for STABLE/IMMUTABLE functions]
+  set_config(search_path, role's own settings, role, request.jwt.claims, request.method, request.path,
+             request.headers, request.cookies) -- all transaction-local, like PostgREST
+  SELECT <schema>.<fn>(a => _.a, …) FROM json_to_record(<body>) AS _(a <type>, …)
+  COMMIT
+Arguments are matched by name and cast by the function's own parameter types, exactly as PostgREST does,
+so a JSON body behaves the same whichever adapter sends it. Errors become `RpcError` with PostgREST's
+status and body; connection failures become `DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from thinbase.db.port import Caller
+from thinbase.db.postgrest_errors import status_for
+from thinbase.errors import DatabaseUnavailable, RpcError
+
+ReturnKind = Literal["scalar", "composite", "void"]
+
+_SIGNATURES_SQL = """
+select coalesce(p.proargnames, '{}'::text[]) as names,
+       coalesce(p.proargmodes::text[], '{}'::text[]) as modes,
+       array(select format_type(t, null) from unnest(p.proargtypes) as t) as in_types,
+       p.pronargdefaults as defaults,
+       p.proretset as returns_set,
+       case when p.prorettype = 'void'::regtype then 'void'
+            when p.prorettype = 'record'::regtype or rt.typtype = 'c' then 'composite'
+            else 'scalar' end as returns,
+       p.provolatile = 'v' as volatile
+from pg_catalog.pg_proc as p
+join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
+join pg_catalog.pg_type as rt on rt.oid = p.prorettype
+where n.nspname = %s and p.proname = %s and p.prokind = 'f'
+"""
+
+_ROLE_SETTINGS_SQL = """
+select split_part(setting, '=', 1), substr(setting, strpos(setting, '=') + 1)
+from pg_catalog.pg_db_role_setting as s
+join pg_catalog.pg_roles as r on r.oid = s.setrole
+cross join lateral unnest(s.setconfig) as setting
+where r.rolname = %s
+  and s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database()))
+"""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What PostgREST's schema cache knows about one function overload."""
+
+    inputs: tuple[str, ...]
+    types: tuple[str, ...]
+    required: int
+    returns_set: bool
+    returns: ReturnKind
+    volatile: bool
+
+    def accepts(self, names: frozenset[str]) -> bool:
+        return names <= set(self.inputs) and set(self.inputs[: self.required]) <= names
+
+
+def _signature(
+    names: list[str], modes: list[str], in_types: list[str], defaults: int, *rest: Any
+) -> Signature:
+    # proargnames covers all arguments (OUT ones too) when proargmodes is set; inputs are i/b/v.
+    inputs = (
+        [n for n, m in zip(names, modes, strict=False) if m in "ibv"] if modes else names[: len(in_types)]
+    )
+    returns_set, returns, volatile = rest
+    return Signature(tuple(inputs), tuple(in_types), len(in_types) - defaults, returns_set, returns, volatile)
+
+
+class PsycopgDatabase:
+    """Database port over a psycopg connection pool (as `authenticator` on the local stack)."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0) -> None:
+        self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="thinbase",
+        )
+        self._signatures: dict[tuple[str, str], list[Signature]] = {}
+        self._role_settings: dict[str, list[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def rpc(
+        self,
+        fn: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        caller: Caller,
+        schema: str = "public",
+        headers: Mapping[str, str] | None = None,
+        read_only: bool = False,
+    ) -> Any:
+        body = dict(args or {})
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    return self._call(conn, schema, fn, body, caller, headers or {}, read_only)
+                except psycopg.errors.UndefinedFunction:
+                    # The function changed since we cached its signature (a migration ran): look again once.
+                    self._forget(schema, fn)
+                    return self._call(conn, schema, fn, body, caller, headers or {}, read_only)
+        except RpcError:
+            raise
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no database connection available: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            raise _rpc_error(exc, caller) from exc
+
+    # -- one call ---------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        conn: psycopg.Connection[TupleRow],
+        schema: str,
+        fn: str,
+        body: dict[str, Any],
+        caller: Caller,
+        headers: Mapping[str, str],
+        read_only: bool,
+    ) -> Any:
+        signature = self._resolve(conn, schema, fn, frozenset(body))
+        settings = self._settings_for(conn, caller.role)
+        with conn.transaction():
+            if read_only or not signature.volatile:
+                conn.execute("set transaction read only")
+            _apply_request_settings(conn, schema, fn, caller, headers, settings)
+            row = conn.execute(
+                _call_query(schema, fn, signature, body), {"body": json.dumps(body)}
+            ).fetchone()
+        return None if signature.returns == "void" or row is None else row[0]
+
+    def _resolve(
+        self, conn: psycopg.Connection[TupleRow], schema: str, fn: str, names: frozenset[str]
+    ) -> Signature:
+        key = (schema, fn)
+        with self._lock:
+            cached = self._signatures.get(key)
+        if cached is None:
+            rows = conn.execute(_SIGNATURES_SQL, (schema, fn)).fetchall()
+            cached = [_signature(*row) for row in rows]
+            with self._lock:
+                self._signatures[key] = cached
+        matches = [s for s in cached if s.accepts(names)]
+        if len(matches) == 1:
+            return matches[0]
+        listed = ", ".join(sorted(names))
+        if not matches:
+            raise RpcError(
+                404,
+                "PGRST202",
+                f"Could not find the function {schema}.{fn}({listed}) in the schema cache",
+                f"Searched for the function {schema}.{fn} with parameters {listed or '(none)'}, "
+                "but no matches were found in the schema cache.",
+                None,
+            )
+        raise RpcError(
+            300,
+            "PGRST203",
+            f"Could not choose the best candidate function between overloads of {schema}.{fn}({listed})",
+            None,
+            "Try renaming the parameters or the function itself so the call is unambiguous.",
+        )
+
+    def _forget(self, schema: str, fn: str) -> None:
+        with self._lock:
+            self._signatures.pop((schema, fn), None)
+
+    def _settings_for(self, conn: psycopg.Connection[TupleRow], role: str) -> list[tuple[str, str]]:
+        """`ALTER ROLE … SET` values of the impersonated role (anon's statement_timeout …), as PostgREST."""
+        with self._lock:
+            cached = self._role_settings.get(role)
+        if cached is None:
+            cached = [(str(name), str(value)) for name, value in conn.execute(_ROLE_SETTINGS_SQL, (role,))]
+            with self._lock:
+                self._role_settings[role] = cached
+        return cached
+
+
+def _apply_request_settings(
+    conn: psycopg.Connection[TupleRow],
+    schema: str,
+    fn: str,
+    caller: Caller,
+    headers: Mapping[str, str],
+    role_settings: list[tuple[str, str]],
+) -> None:
+    pairs: list[tuple[str, str]] = [("search_path", f'"{schema}", public, extensions'), *role_settings]
+    pairs += [
+        ("role", caller.role),
+        ("request.jwt.claims", json.dumps({**caller.claims, "role": caller.role})),
+        ("request.method", "POST"),
+        ("request.path", f"/rpc/{fn}"),
+        ("request.headers", json.dumps({k.lower(): v for k, v in headers.items() if k.lower() != "cookie"})),
+        ("request.cookies", "{}"),
+    ]
+    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
+    conn.execute(sql.SQL("select {}").format(calls), [value for pair in pairs for value in pair])
+
+
+def _call_query(schema: str, fn: str, signature: Signature, body: Mapping[str, Any]) -> sql.Composed:
+    provided = [
+        (name, typ) for name, typ in zip(signature.inputs, signature.types, strict=True) if name in body
+    ]
+    call = sql.SQL("{}({})").format(
+        sql.Identifier(schema, fn),
+        sql.SQL(", ").join(sql.SQL("{0} => _.{0}").format(sql.Identifier(name)) for name, _ in provided),
+    )
+    if provided:
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in provided
+        )
+        source: sql.Composable = sql.SQL("json_to_record(%(body)s::json) as _({})").format(columns)
+    else:
+        source = sql.SQL("(select %(body)s::json) as _")
+    if signature.returns == "void":
+        template = "select {call} from {source}"
+    elif signature.returns_set:
+        template = (
+            "select coalesce(json_agg(to_json(r)), '[]'::json) from {source} cross join lateral {call} as r"
+        )
+    elif signature.returns == "composite":
+        template = "select to_json(r) from {source} cross join lateral {call} as r"
+    else:
+        template = "select to_json({call}) from {source}"
+    return sql.SQL(template).format(call=call, source=source)
+
+
+def _rpc_error(exc: psycopg.Error, caller: Caller) -> RpcError:
+    diag = exc.diag
+    code = diag.sqlstate or "XX000"
+    message = diag.message_primary or str(exc)
+    details, hint = diag.message_detail, diag.message_hint
+    if code == "PGRST":
+        return _custom_pgrst_error(message, details)
+    return RpcError(
+        status_for(code, authenticated=caller.is_authenticated, message=message), code, message, details, hint
+    )
+
+
+def _custom_pgrst_error(message: str, details: str | None) -> RpcError:
+    """`raise sqlstate 'PGRST' using message = '{json}', detail = '{"status": …}'` (PostgREST §4.2)."""
+    try:
+        payload = json.loads(message)
+        control = json.loads(details or "{}")
+        status = int(control["status"])
+        return RpcError(
+            status, str(payload["code"]), str(payload["message"]), payload.get("details"), payload.get("hint")
+        )
+    except (ValueError, KeyError, TypeError):
+        return RpcError(
+            500, "PGRST121", "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error", message, None
+        )

@@ -1,0 +1,87 @@
+"""JWTs as Supabase issues them: the legacy API keys and user access tokens (HS256, shared secret).
+
+Only what the local stack and the local RPC gateway need lives here: minting keys and tokens with the local
+secret, and verifying an HS256 token the way PostgREST does. Verifying Supabase Auth tokens in production
+(JWKS, ES256/RS256, audience) is the edge handler's job and builds on this.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+
+# The platform's "no expiry in practice" for API keys: the Supabase CLI's local keys expire in 2032.
+API_KEY_EXPIRY = 1983812996
+ACCESS_TOKEN_SECONDS = 3600
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, badly signed or expired. Always an HTTP 401."""
+
+
+def sign(claims: Mapping[str, Any], secret: str) -> str:
+    return jwt.encode(dict(claims), secret, algorithm="HS256")
+
+
+def api_key(role: str, secret: str, *, ref: str = "local") -> str:
+    """A legacy Supabase API key (anon or service_role): a JWT carrying only the role."""
+    return sign(
+        {"iss": "supabase-demo", "ref": ref, "role": role, "iat": int(time.time()), "exp": API_KEY_EXPIRY},
+        secret,
+    )
+
+
+def access_token(
+    user: Mapping[str, Any],
+    secret: str,
+    *,
+    expires_in: int = ACCESS_TOKEN_SECONDS,
+    issuer: str = "http://127.0.0.1/auth/v1",
+    now: int | None = None,
+) -> str:
+    """A user access token with the claim set Supabase Auth issues (see reference §5.1).
+
+    `user` is a row of auth.users with at least id, email, phone, raw_app_meta_data, raw_user_meta_data,
+    is_anonymous.
+    """
+    issued = int(time.time()) if now is None else now
+    claims = {
+        "iss": issuer,
+        "sub": str(user["id"]),
+        "aud": "authenticated",
+        "exp": issued + expires_in,
+        "iat": issued,
+        "email": user.get("email") or "",
+        "phone": user.get("phone") or "",
+        "app_metadata": user.get("raw_app_meta_data") or {},
+        "user_metadata": user.get("raw_user_meta_data") or {},
+        "role": "authenticated",
+        "aal": "aal1",
+        "amr": [{"method": "password", "timestamp": issued}],
+        "session_id": str(uuid.uuid4()),
+        "is_anonymous": bool(user.get("is_anonymous", False)),
+    }
+    return sign(claims, secret)
+
+
+def verify_hs256(token: str, secret: str, *, audience: str | None = None) -> dict[str, Any]:
+    """Verify signature and expiry (and audience, when given). Only HS256 is accepted."""
+    if not secret:
+        raise TokenError("no JWT secret configured")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=audience,
+            options={"require": ["exp"], "verify_aud": audience is not None},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("JWT expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid JWT: {exc}") from exc
+    return claims
