@@ -427,6 +427,13 @@ class LocalStack:
         so a trigger that only works for a privileged role fails here too.
         """
         with self.superuser_connection() as conn, conn.transaction():
+            # Supabase Auth hashes passwords itself (bcrypt); pgcrypto does the same here, before the role switch.
+            hashed = None
+            if password is not None:
+                found = conn.execute(
+                    "select extensions.crypt(%s, extensions.gen_salt('bf')) as h", (password,)
+                ).fetchone()
+                hashed = found["h"] if found else None
             conn.execute("set local role supabase_auth_admin")
             row = conn.execute(
                 """
@@ -436,15 +443,12 @@ class LocalStack:
                   confirmation_token, recovery_token, email_change_token_new, email_change
                 ) values (
                   '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
-                  lower(%(email)s),
-                  case when %(password)s::text is null then null
-                       else extensions.crypt(%(password)s, extensions.gen_salt('bf')) end,
-                  now(), '{"provider": "email", "providers": ["email"]}'::jsonb, %(meta)s::jsonb,
+                  lower(%(email)s), %(hashed)s, now(), '{"provider": "email", "providers": ["email"]}'::jsonb, %(meta)s::jsonb,
                   now(), now(), now(), '', '', '', ''
                 )
                 returning id, email, phone, raw_app_meta_data, raw_user_meta_data, is_anonymous
                 """,
-                {"email": email, "password": password, "meta": json.dumps(metadata or {})},
+                {"email": email, "hashed": hashed, "meta": json.dumps(metadata or {})},
             ).fetchone()
         assert row is not None
         return dict(row)

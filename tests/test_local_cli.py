@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from typer.testing import CliRunner
 
@@ -52,7 +53,7 @@ def test_up_is_idempotent(stack: LocalStack) -> None:
 
 
 def test_user_create_signs_up_and_prints_a_token(stack: LocalStack) -> None:
-    email = "Signup-Test@Example.test"
+    email = f"Signup-{uuid.uuid4().hex[:8]}@Example.test"
     result = runner.invoke(app, ["local", "user", "create", email, "--name", "Ada", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)["data"]
@@ -82,10 +83,11 @@ def test_user_create_signs_up_and_prints_a_token(stack: LocalStack) -> None:
 
 
 def test_user_create_plain_output_is_just_the_token(stack: LocalStack) -> None:
-    result = runner.invoke(app, ["local", "user", "create", "plain-token@example.test"])
+    email = f"plain-{uuid.uuid4().hex[:8]}@example.test"
+    result = runner.invoke(app, ["local", "user", "create", email])
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
-    assert verify_hs256(token, stack.state().jwt_secret)["email"] == "plain-token@example.test"
+    assert verify_hs256(token, stack.state().jwt_secret)["email"] == email
 
 
 def test_user_create_rejects_a_non_email(stack: LocalStack) -> None:

@@ -7,8 +7,10 @@
 create schema if not exists private;
 comment on schema private is 'thinbase internals: never exposed through the Data API';
 
+-- USAGE lets a public invoker RPC call its definer helper here; it exposes nothing by itself: private tables
+-- and functions grant nothing to anon/authenticated unless a migration says so.
 revoke all on schema private from public;
-grant usage on schema private to service_role;
+grant usage on schema private to anon, authenticated, service_role;
 
 -- PostgreSQL grants EXECUTE on new functions to PUBLIC; undo that for everything the migration role
 -- creates from here on, in every schema.

@@ -111,17 +111,20 @@ begin
 end;
 $$;
 
--- STABLE, so PostgREST runs it read-only: the write must fail with 25006 (405).
+create or replace function tests.contract_insert_key(k text)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$ insert into tests.contract_keys (k) values (k) $$;
+
+-- STABLE, so PostgREST runs it read-only: the write it reaches must fail with 25006 (405).
 create or replace function tests.contract_write_in_stable(k text)
 returns void
-language plpgsql
+language sql
 stable
 set search_path = ''
-as $$
-begin
-  insert into tests.contract_keys (k) values (k);
-end;
-$$;
+as $$ select tests.contract_insert_key(k) $$;
 
 -- Executable by service_role only: anon gets 401, a user 403 (42501 depends on who asks).
 create or replace function tests.contract_service_only()
@@ -143,6 +146,8 @@ begin
     execute format('revoke execute on function %s from public', fn);
     if fn::text <> 'tests.contract_service_only()' then
       execute format('grant execute on function %s to anon, authenticated', fn);
+    else
+      execute format('revoke execute on function %s from anon, authenticated', fn);
     end if;
     execute format('grant execute on function %s to service_role', fn);
   end loop;

@@ -103,6 +103,10 @@ class PsycopgDatabase:
     def close(self) -> None:
         self._pool.close()
 
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the pool holds its minimum number of connections (benchmarks and concurrency tests)."""
+        self._pool.wait(timeout=timeout)
+
     def rpc(
         self,
         fn: str,

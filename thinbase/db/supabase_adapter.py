@@ -67,7 +67,9 @@ class SupabaseDatabase:
             message = exc.message or ""
             status = (
                 int(code)
-                if code.isdigit()
+                # postgrest-py reports a non-PostgREST error body by its 3-digit HTTP status;
+                # SQLSTATEs are five characters, some of them all digits (42501).
+                if len(code) == 3 and code.isdigit()
                 else status_for(code, authenticated=caller.is_authenticated, message=message)
             )
             if status in (502, 503, 504) and not code.startswith(("PT", "P0")):
