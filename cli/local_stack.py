@@ -82,8 +82,22 @@ def _free_port(preferred: int) -> int:
         return int(sock.getsockname()[1])
 
 
+# postgresql.conf additions. pg_cron runs jobs in background workers: its default, a libpq connection to
+# localhost, would need a password under our scram-only TCP rules.
+CLUSTER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "shared_preload_libraries": "'pg_cron'",
+    "cron.database_name": "'postgres'",
+    "cron.use_background_workers": "on",
+    "max_worker_processes": "32",
+    "max_connections": "200",
+    "idle_in_transaction_session_timeout": "'60s'",
+}
+
+
 def platform_hash() -> str:
-    digest = hashlib.sha256()
+    """Identifies what a cluster was built from: the platform SQL and the cluster settings."""
+    digest = hashlib.sha256(json.dumps(CLUSTER_SETTINGS, sort_keys=True).encode())
     for path in sorted(PLATFORM_DIR.glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -226,7 +240,7 @@ class LocalStack:
             self._save_state(state)
         elif state.platform_hash != platform_hash():
             raise StackError(
-                "supabase/platform/ changed since this local stack was created; "
+                "supabase/platform/ or the cluster settings changed since this local stack was created; "
                 "run `thinbase local reset` to recreate it (local data is discarded)"
             )
         progress("applying migrations with the Supabase CLI (supabase db push)")
@@ -303,14 +317,7 @@ class LocalStack:
             ),
             what="initdb",
         )
-        settings = {
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": f"'{self.socket_dir(state)}'",
-            "shared_preload_libraries": "'pg_cron'",
-            "cron.database_name": "'postgres'",
-            "max_connections": "200",
-            "idle_in_transaction_session_timeout": "'60s'",
-        }
+        settings = {**CLUSTER_SETTINGS, "unix_socket_directories": f"'{self.socket_dir(state)}'"}
         conf = self.data_dir(state) / "postgresql.conf"
         with conf.open("a") as handle:
             handle.write("\n# thinbase local stack\n")

@@ -34,6 +34,7 @@ def serve(
 
     import uvicorn
 
+    from thinbase.functions._shared.logging import configure_logging
     from thinbase.functions.app import create_app
 
     settings = load_settings()
@@ -49,6 +50,7 @@ def serve(
         progress(f"edge app   http://{bind_host}:{bind_port}   (health: /health, RPC: /rest/v1/rpc/<fn>)")
         for key, value in local_env.items():
             progress(f"{key}={value}")
+    configure_logging()
     uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
 
 
