@@ -434,7 +434,7 @@ class LocalStack:
         so a trigger that only works for a privileged role fails here too.
         """
         with self.superuser_connection() as conn, conn.transaction():
-            # Supabase Auth hashes passwords itself (bcrypt); pgcrypto does the same here, before the role switch.
+            # Supabase Auth hashes passwords itself (bcrypt); pgcrypto does it here, before the role switch.
             hashed = None
             if password is not None:
                 found = conn.execute(
@@ -450,7 +450,8 @@ class LocalStack:
                   confirmation_token, recovery_token, email_change_token_new, email_change
                 ) values (
                   '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
-                  lower(%(email)s), %(hashed)s, now(), '{"provider": "email", "providers": ["email"]}'::jsonb, %(meta)s::jsonb,
+                  lower(%(email)s), %(hashed)s, now(),
+                  '{"provider": "email", "providers": ["email"]}'::jsonb, %(meta)s::jsonb,
                   now(), now(), now(), '', '', '', ''
                 )
                 returning id, email, phone, raw_app_meta_data, raw_user_meta_data, is_anonymous

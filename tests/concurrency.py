@@ -16,8 +16,10 @@ from thinbase.db.psycopg_adapter import PsycopgDatabase
 T = TypeVar("T")
 
 
-def hammer(dsn: str, clients: int, calls_per_client: int, call: Callable[[PsycopgDatabase, int], T]) -> list[T]:
-    """`clients` threads each make `calls_per_client` calls of `call(database, index)`; returns all results."""
+def hammer(
+    dsn: str, clients: int, calls_per_client: int, call: Callable[[PsycopgDatabase, int], T]
+) -> list[T]:
+    """`clients` threads each make `calls_per_client` calls of `call(database, index)`; all results."""
     database = PsycopgDatabase(dsn, min_size=clients, max_size=clients, timeout=60)
     database.wait_ready(timeout=60)
     barrier = threading.Barrier(clients)

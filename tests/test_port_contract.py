@@ -180,7 +180,8 @@ def test_request_context_is_postgrest_shaped(
     )
     assert direct["read_only"] == "on"  # contract_whoami is STABLE
     # ALTER ROLE … SET statement_timeout applies to the impersonated role, as PostgREST does.
-    assert direct["statement_timeout"] == {"anon": "3s", "user": "8s", "service": "8s"}[who]  # service: authenticator's own
+    # service_role has no setting of its own, so authenticator's 8 s stays in force.
+    assert direct["statement_timeout"] == {"anon": "3s", "user": "8s", "service": "8s"}[who]
 
 
 def test_official_supabase_client_calls_rpc_through_the_gateway(edge: EdgeServer, user: User) -> None:
