@@ -1,0 +1,694 @@
+-- The admin_* RPCs: for signed-in admins (user_roles decides) and the service role; 403 for members,
+-- refused by grant for anon; each call writes an audit entry. Runs as `postgres`; rolled back.
+begin;
+set local client_min_messages = warning;
+select plan(105);
+
+-- Who may execute what ------------------------------------------------------------------------------------
+select results_eq(
+  $$ select
+       p.proname::text collate "default",
+       has_function_privilege('anon', p.oid, 'execute'),
+       has_function_privilege('authenticated', p.oid, 'execute'),
+       has_function_privilege('service_role', p.oid, 'execute'),
+       p.prosecdef
+     from pg_catalog.pg_proc as p
+     where p.pronamespace = 'public'::regnamespace and p.proname like 'admin\_%'
+     order by 1 $$,
+  $$ values
+       ('admin_bootstrap', false, true, true, false),
+       ('admin_get_webhook_event', false, true, true, false),
+       ('admin_list_audit', false, true, true, false),
+       ('admin_list_payments', false, true, true, false),
+       ('admin_list_users', false, true, true, false),
+       ('admin_list_webhook_events', false, true, true, false),
+       ('admin_payment_metrics', false, true, true, false),
+       ('admin_reset_rate_limit', false, true, true, false),
+       ('admin_revenue_by_day', false, true, true, false),
+       ('admin_set_role', false, true, true, false),
+       ('admin_upsert_plan', false, true, true, false) $$,
+  'the eleven admin RPCs: invoker, executable by authenticated (403 unless admin) and service_role, not anon'
+);
+select results_eq(
+  $$ select
+       count(*),
+       count(*) filter (where p.prosecdef and not has_function_privilege('anon', p.oid, 'execute'))
+     from pg_catalog.pg_proc as p
+     where p.pronamespace = 'private'::regnamespace and p.proname like 'admin\_%' $$,
+  $$ values (11::bigint, 11::bigint) $$,
+  'each has a security definer half in private that anon cannot execute'
+);
+
+-- Audit rows written by this test only (the stack may hold committed rows from other suites).
+create temporary table start_mark on commit drop as
+select coalesce(max(a.id), 0) as last_id from private.audit_logs as a;
+create temporary view recent_audit as
+select a.* from private.audit_logs as a
+where a.id > (select m.last_id from start_mark as m);
+
+-- Setup: an admin, two members, some payments, events and buckets ----------------------------------------
+select tests.authenticate_as_service_role();
+create temporary table metrics_before on commit drop as
+select * from public.admin_payment_metrics();
+select tests.clear_authentication();
+do $$
+declare
+  bob uuid;
+  carol uuid;
+begin
+  perform tests.create_supabase_user('ad-admin', null, null, '{"full_name": "Ada Admin"}');
+  perform tests.create_supabase_user('ad-bob', null, null, '{"full_name": "Bob Member"}');
+  perform tests.create_supabase_user('ad-carol');
+  -- Only our admin is an admin, whatever else the database holds.
+  update public.user_roles set role = case when user_id = (select tests.get_supabase_uid('ad-admin'))
+    then 'admin' else 'member' end
+  where role = 'admin' or user_id = (select tests.get_supabase_uid('ad-admin'));
+  bob := (select tests.get_supabase_uid('ad-bob'));
+  carol := (select tests.get_supabase_uid('ad-carol'));
+  insert into public.payments (
+    user_id, plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at
+  ) values
+  (bob, 'PRO', 'stripe', 'pending', 5000, 'KWD', 'AD-B1', now() + interval '1 day', null, null),
+  (bob, 'PRO', 'stripe', 'pending', 900, 'USD', 'AD-B2', now() + interval '1 day', null, null),
+  (carol, 'PRO', 'doku', 'failed', 900, 'USD', 'AD-C1', now(), null, null),
+  (carol, 'PRO', 'doku', 'expired', 900, 'USD', 'AD-C2', now(), null, null),
+  (
+    carol, 'PRO', 'midtrans', 'paid', 7000, 'KWD', 'AD-C3', now() - interval '10 days',
+    now() - interval '10 days', null
+  ),
+  (carol, 'PRO', 'midtrans', 'refunded', 900, 'USD', 'AD-C4', now(), now(), now());
+end
+$$;
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$ select a.outcome
+     from public.apply_payment_event('stripe', 'ad-evt-1', 'paid', 'AD-B1', 'paid', 5000, 'KWD') as a $$,
+  $$ values ('applied') $$,
+  'setup: bob pays AD-B1 through the webhook path'
+);
+select lives_ok(
+  $$ select public.claim_webhook_event('razorpay', 'ad-evt-2', 'payment.failed', '{"x": 1}') $$,
+  'setup: an event in progress'
+);
+do $$
+begin
+  perform private.consume_rate_limit('ad-test', 'a', 5, 60);
+  perform private.consume_rate_limit('ad-test', 'b', 5, 60);
+  perform private.consume_rate_limit('ad-other', 'a', 5, 60);
+end
+$$;
+select tests.clear_authentication();
+create temporary table ids on commit drop as
+select
+  (
+    select e.id from private.webhook_events as e
+    where e.event_key = 'ad-evt-2'
+  ) as held_event,
+  (select coalesce(max(a.id), 0) from private.audit_logs as a) as audit_mark;
+grant select on ids, metrics_before to authenticated, service_role;
+
+-- Members get 403 for every admin RPC; anon is refused by grant ---------------------------------------------
+select tests.authenticate_as('ad-bob');
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-bob@test.local', 'admin') $$, 'PT403', 'admin_required',
+  'member: admin_set_role 403'
+);
+select throws_ok(
+  $$ select * from public.admin_bootstrap(array['ad-bob@test.local']) $$, 'PT403', 'admin_required',
+  'member: admin_bootstrap 403'
+);
+select throws_ok(
+  $$ select * from public.admin_list_users() $$, 'PT403', 'admin_required', 'member: admin_list_users 403'
+);
+select throws_ok(
+  $$ select * from public.admin_payment_metrics() $$, 'PT403', 'admin_required',
+  'member: admin_payment_metrics 403'
+);
+select throws_ok(
+  $$ select * from public.admin_revenue_by_day() $$,
+  'PT403', 'admin_required', 'member: admin_revenue_by_day 403'
+);
+select throws_ok(
+  $$ select * from public.admin_list_payments() $$,
+  'PT403', 'admin_required', 'member: admin_list_payments 403'
+);
+select throws_ok(
+  $$ select * from public.admin_list_webhook_events() $$, 'PT403', 'admin_required',
+  'member: admin_list_webhook_events 403'
+);
+select throws_ok(
+  $$ select * from public.admin_get_webhook_event(gen_random_uuid()) $$, 'PT403', 'admin_required',
+  'member: admin_get_webhook_event 403'
+);
+select throws_ok(
+  $$ select * from public.admin_list_audit() $$, 'PT403', 'admin_required', 'member: admin_list_audit 403'
+);
+select throws_ok(
+  $$ select public.admin_reset_rate_limit('ad-test') $$, 'PT403', 'admin_required',
+  'member: admin_reset_rate_limit 403'
+);
+select throws_ok(
+  $$ select * from public.admin_upsert_plan('HACK', 'Hack') $$, 'PT403', 'admin_required',
+  'member: admin_upsert_plan 403'
+);
+
+select tests.authenticate_as_anon();
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-bob@test.local', 'admin') $$, '42501', null,
+  'anon: admin_set_role refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_bootstrap(array['x@example.com']) $$, '42501', null,
+  'anon: admin_bootstrap refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_list_users() $$, '42501', null, 'anon: admin_list_users refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_payment_metrics() $$,
+  '42501', null, 'anon: admin_payment_metrics refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_revenue_by_day() $$,
+  '42501', null, 'anon: admin_revenue_by_day refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_list_payments() $$,
+  '42501', null, 'anon: admin_list_payments refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_list_webhook_events() $$, '42501', null,
+  'anon: admin_list_webhook_events refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_get_webhook_event(gen_random_uuid()) $$, '42501', null,
+  'anon: admin_get_webhook_event refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_list_audit() $$, '42501', null, 'anon: admin_list_audit refused by grant'
+);
+select throws_ok(
+  $$ select public.admin_reset_rate_limit('ad-test') $$, '42501', null,
+  'anon: admin_reset_rate_limit refused by grant'
+);
+select throws_ok(
+  $$ select * from public.admin_upsert_plan('HACK', 'Hack') $$, '42501', null,
+  'anon: admin_upsert_plan refused by grant'
+);
+select tests.clear_authentication();
+select is_empty(
+  $$ select 1 from private.audit_logs as a, ids as i where a.id > i.audit_mark $$,
+  'refused calls leave no audit entry'
+);
+
+-- admin_set_role ------------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select * from public.admin_set_role(' AD-Bob@Test.Local ', 'ADMIN') $$,
+  $$ values (tests.get_supabase_uid('ad-bob'), 'ad-bob@test.local', 'admin', 'member') $$,
+  'an admin promotes bob (email and role in any case): user, email, new and previous role'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.actor_kind, a.actor_user_id, a.entity, a.entity_id, a.before, a.after
+     from recent_audit as a where a.action = 'admin.set_role' $$,
+  $$ values (
+       'admin', tests.get_supabase_uid('ad-admin'), 'user_roles', tests.get_supabase_uid('ad-bob')::text,
+       '{"role": "member"}'::jsonb, '{"role": "admin"}'::jsonb) $$,
+  'admin_set_role writes an audit entry naming the admin'
+);
+select tests.authenticate_as('ad-bob');
+select lives_ok(
+  $$ select * from public.admin_list_users() $$, 'bob is an admin at once (no new token needed)'
+);
+select results_eq(
+  $$ select * from public.admin_set_role('ad-bob@test.local', 'member') $$,
+  $$ values (tests.get_supabase_uid('ad-bob'), 'ad-bob@test.local', 'member', 'admin') $$,
+  'with two admins, one may step down'
+);
+select throws_ok(
+  $$ select * from public.admin_list_users() $$,
+  'PT403', 'admin_required', 'and is refused at once afterwards'
+);
+select tests.authenticate_as('ad-admin');
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-admin@test.local', 'member') $$, 'PT409', 'last_admin',
+  'the last admin cannot be demoted: 409 last_admin'
+);
+select results_eq(
+  $$ select * from public.admin_set_role('ad-carol@test.local', 'member') $$,
+  $$ values (tests.get_supabase_uid('ad-carol'), 'ad-carol@test.local', 'member', 'member') $$,
+  'setting the role a user already has is harmless'
+);
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-nobody@example.invalid', 'admin') $$, 'PT404', 'user_not_found',
+  'an unknown email: 404'
+);
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-bob@test.local', 'owner') $$, 'PT400', 'invalid_role',
+  'an unknown role: 400'
+);
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-bob@test.local', null) $$,
+  'PT400', 'invalid_role', 'no role: 400'
+);
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select * from public.admin_set_role('ad-admin@test.local', 'member') $$, 'PT409', 'last_admin',
+  'not even the service role may remove the last admin'
+);
+select results_eq(
+  $$ select s.new_role from public.admin_set_role('ad-carol@test.local', 'admin') as s $$,
+  $$ values ('admin') $$,
+  'the service role may set roles'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.actor_kind, a.actor_user_id from recent_audit as a
+     where a.action = 'admin.set_role' and a.entity_id = tests.get_supabase_uid('ad-carol')::text
+       and a.after ->> 'role' = 'admin' $$,
+  $$ values ('service', null::uuid) $$,
+  'and that is audited as the service'
+);
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select s.new_role from public.admin_set_role('ad-admin@test.local', 'member') as s $$,
+  $$ values ('member') $$,
+  'with carol as admin, the first admin may step down'
+);
+select tests.authenticate_as('ad-carol');
+select lives_ok(
+  $$ select public.admin_set_role('ad-admin@test.local', 'admin') $$, 'carol makes ada admin again'
+);
+
+-- admin_bootstrap ----------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select * from public.admin_bootstrap(
+       array['AD-Bob@test.local', ' ad-new-boss@example.com ', '', 'ad-admin@test.local', 'ad-bob@test.local']
+     ) $$,
+  $$ values
+       ('ad-admin@test.local', tests.get_supabase_uid('ad-admin'), 'already_admin'),
+       ('ad-bob@test.local', tests.get_supabase_uid('ad-bob'), 'upgraded'),
+       ('ad-new-boss@example.com', null::uuid, 'pending_signup') $$,
+  'admin_bootstrap reports per address: already_admin, upgraded, pending_signup (deduplicated, trimmed)'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select s.admin_bootstrap_emails::text[] from private.settings as s $$,
+  $$ values (array['ad-admin@test.local', 'ad-bob@test.local', 'ad-new-boss@example.com']) $$,
+  'the list is stored, lower-cased, in settings'
+);
+select results_eq(
+  $$ select r.role from public.user_roles as r where r.user_id = tests.get_supabase_uid('ad-bob') $$,
+  $$ values ('admin') $$,
+  'the existing user on the list is now admin'
+);
+select results_eq(
+  $$ select a.actor_kind, a.entity, a.after
+     from recent_audit as a where a.action = 'admin.bootstrap' $$,
+  $$ values ('admin', 'settings',
+       '{"emails": ["ad-admin@test.local", "ad-bob@test.local", "ad-new-boss@example.com"]}'::jsonb) $$,
+  'admin_bootstrap writes an audit entry with the list'
+);
+do $$ begin perform tests.create_supabase_user('ad-newboss', 'AD-New-Boss@Example.com'); end $$;
+select results_eq(
+  $$ select r.role from public.user_roles as r where r.user_id = tests.get_supabase_uid('ad-newboss') $$,
+  $$ values ('admin') $$,
+  'a later signup on the list becomes admin, whatever the case of the address'
+);
+select tests.authenticate_as('ad-admin');
+select throws_ok(
+  $$ select * from public.admin_bootstrap(array['ok@example.com', 'not-an-email']) $$,
+  'PT400', 'invalid_email',
+  'an entry that is not an email address: 400'
+);
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$ select s.admin_bootstrap_emails::text[] from private.settings as s $$,
+  $$ values (array['ad-admin@test.local', 'ad-bob@test.local', 'ad-new-boss@example.com']) $$,
+  'a refused call changes nothing'
+);
+select is_empty(
+  $$ select * from public.admin_bootstrap(array[]::text[]) $$, 'the service role may clear the list'
+);
+select results_eq(
+  $$ select s.admin_bootstrap_emails::text[], (select r.role from public.user_roles as r
+       where r.user_id = tests.get_supabase_uid('ad-bob'))
+     from private.settings as s $$,
+  $$ values (array[]::text[], 'admin') $$,
+  'clearing the list demotes nobody'
+);
+
+-- admin_list_users ----------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select u.id, u.email, u.full_name, u.role, u.plan_code, u.subscription_status
+     from public.admin_list_users('BOB MEM') as u $$,
+  $$ values (
+       tests.get_supabase_uid('ad-bob'), 'ad-bob@test.local', 'Bob Member', 'admin', 'PRO', 'active'
+     ) $$,
+  'admin_list_users searches names (case-insensitive) and joins profile, role and subscription'
+);
+select results_eq(
+  $$ select u.email from public.admin_list_users('ad-carol@') as u $$,
+  $$ values ('ad-carol@test.local') $$,
+  'and emails'
+);
+select results_eq(
+  $$ select count(*) from public.admin_list_users('@test.local', 500) as u where u.email like 'ad-%' $$,
+  $$ values (3::bigint) $$,
+  'a search matches every test user'
+);
+select results_eq(
+  $$ select (select array_agg(u.id) from public.admin_list_users('@test.local', 1, 0) as u)
+       || (select array_agg(u.id) from public.admin_list_users('@test.local', 1, 1) as u)
+       || (select array_agg(u.id) from public.admin_list_users('@test.local', 1, 2) as u) $$,
+  $$ select array_agg(u.id) from public.admin_list_users('@test.local', 3, 0) as u $$,
+  'limit and offset page through the same order'
+);
+select results_eq(
+  $$ select count(*) from public.admin_list_users(null, 0) $$, $$ values (1::bigint) $$,
+  'a limit below 1 is raised to 1'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.actor_kind, a.actor_user_id, a.entity from recent_audit as a
+     where a.action = 'admin.list_users' and a.after ->> 'search' = 'BOB MEM' $$,
+  $$ values ('admin', tests.get_supabase_uid('ad-admin'), 'users') $$,
+  'admin_list_users writes an audit entry with the search'
+);
+select tests.authenticate_as('ad-admin');
+
+-- admin_payment_metrics / admin_revenue_by_day ---------------------------------------------------------
+select results_eq(
+  $$ select m.payments_total - b.payments_total, m.pending - b.pending, m.paid - b.paid, m.failed - b.failed,
+       m.expired - b.expired, m.refunded - b.refunded,
+       (m.revenue_minor_by_currency ->> 'KWD')::bigint
+       - coalesce((b.revenue_minor_by_currency ->> 'KWD')::bigint, 0),
+       m.paying_subscribers - b.paying_subscribers
+     from public.admin_payment_metrics() as m, metrics_before as b $$,
+  $$ values (6::bigint, 1::bigint, 2::bigint, 1::bigint, 1::bigint, 1::bigint, 12000::bigint, 1::bigint) $$,
+  'admin_payment_metrics counts payments by status, paid revenue per currency and paying subscribers'
+);
+select results_eq(
+  $$ select r.day, r.amount_minor, r.payments from public.admin_revenue_by_day(30) as r
+     where r.currency = 'KWD' order by r.day $$,
+  $$ values
+       (((now() - interval '10 days') at time zone 'UTC')::date, 7000::bigint, 1::bigint),
+       ((now() at time zone 'UTC')::date, 5000::bigint, 1::bigint) $$,
+  'admin_revenue_by_day sums paid payments per UTC day and currency'
+);
+select results_eq(
+  $$ select r.amount_minor from public.admin_revenue_by_day(7) as r where r.currency = 'KWD' $$,
+  $$ values (5000::bigint) $$,
+  'only the last `days` days'
+);
+select lives_ok($$ select * from public.admin_revenue_by_day(100000) $$, 'a huge span is accepted');
+select lives_ok($$ select * from public.admin_revenue_by_day(null) $$, 'no span means the default');
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.after ->> 'days' from recent_audit as a where a.action = 'admin.revenue_by_day'
+     order by a.id $$,
+  $$ values ('30'), ('7'), ('366'), ('30') $$,
+  'each call is audited with the span used: at most 366 days, 30 by default'
+);
+select results_eq(
+  $$ select a.actor_kind
+     from recent_audit as a where a.action = 'admin.payment_metrics' order by a.id $$,
+  $$ values ('service'), ('admin') $$,
+  'admin_payment_metrics writes an audit entry per call (the setup''s by the service)'
+);
+
+-- admin_list_payments --------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select p.order_id from public.admin_list_payments(user_id => tests.get_supabase_uid('ad-bob')) as p
+     order by p.order_id $$,
+  $$ values ('AD-B1'), ('AD-B2') $$,
+  'admin_list_payments filters by user'
+);
+select results_eq(
+  $$ select p.order_id
+     from public.admin_list_payments(status => 'paid', since => now() - interval '1 hour') as p
+     where p.order_id like 'AD-%' order by p.order_id $$,
+  $$ values ('AD-B1'), ('AD-C3') $$,
+  'by status and creation time'
+);
+select results_eq(
+  $$ select p.order_id, p.status from public.admin_list_payments(order_id => 'AD-C2') as p $$,
+  $$ values ('AD-C2', 'expired') $$,
+  'by order id'
+);
+select results_eq(
+  $$ select p.order_id from public.admin_list_payments(provider => 'midtrans') as p
+     where p.order_id like 'AD-%' order by p.order_id $$,
+  $$ values ('AD-C3'), ('AD-C4') $$,
+  'by provider'
+);
+select results_eq(
+  $$ select count(*)
+     from public.admin_list_payments(user_id => tests.get_supabase_uid('ad-carol'), "limit" => 3) $$,
+  $$ values (3::bigint) $$,
+  'limit bounds a page'
+);
+select results_eq(
+  $$ select count(*) from public.admin_list_payments(
+       user_id => tests.get_supabase_uid('ad-carol'), "limit" => 3, "offset" => 3
+     ) $$,
+  $$ values (1::bigint) $$,
+  'offset reaches the rest'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.actor_kind, a.after from recent_audit as a where a.action = 'admin.list_payments'
+     order by a.id limit 1 $$,
+  $$ select 'admin', jsonb_build_object('user_id', tests.get_supabase_uid('ad-bob')) $$,
+  'admin_list_payments writes an audit entry with the filters given'
+);
+
+-- admin_list_webhook_events / admin_get_webhook_event ------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select e.event_key, e.status from public.admin_list_webhook_events(order_id => 'AD-B1') as e $$,
+  $$ values ('ad-evt-1', 'processed') $$,
+  'admin_list_webhook_events filters by order id'
+);
+select results_eq(
+  $$ select e.event_key
+     from public.admin_list_webhook_events(provider => 'razorpay', status => 'processing') as e
+     where e.event_key like 'ad-%' $$,
+  $$ values ('ad-evt-2') $$,
+  'by provider and status'
+);
+select results_eq(
+  $$ select count(*) from public.admin_list_webhook_events(since => now() + interval '1 second') $$,
+  $$ values (0::bigint) $$,
+  'by time received'
+);
+select results_eq(
+  $$ select e.event_key, e.payload, e.status
+     from public.admin_get_webhook_event((select i.held_event from ids as i)) as e $$,
+  $$ values ('ad-evt-2', '{"x": 1}'::jsonb, 'processing') $$,
+  'admin_get_webhook_event returns the event with its payload'
+);
+select throws_ok(
+  $$ select * from public.admin_get_webhook_event(gen_random_uuid()) $$, 'PT404', 'webhook_event_not_found',
+  'an unknown event: 404'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.action, a.entity_id from recent_audit as a
+     where a.action in ('admin.list_webhook_events', 'admin.get_webhook_event') order by a.id $$,
+  $$ select * from (values
+       ('admin.list_webhook_events', null::text), ('admin.list_webhook_events', null::text),
+       ('admin.list_webhook_events', null::text)
+     ) as v (action, entity_id)
+     union all
+     select 'admin.get_webhook_event', i.held_event::text from ids as i $$,
+  'both write audit entries (the get names the event; the refused get left none)'
+);
+
+-- admin_list_audit ---------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select a.action, a.entity_id from public.admin_list_audit(
+       actor_user_id => tests.get_supabase_uid('ad-carol'), action => 'admin.set_role'
+     ) as a $$,
+  $$ values ('admin.set_role', tests.get_supabase_uid('ad-admin')::text) $$,
+  'admin_list_audit filters by actor and action'
+);
+select results_eq(
+  $$ select array_agg(a.action order by a.id) from public.admin_list_audit(
+       entity => 'user_roles', entity_id => tests.get_supabase_uid('ad-bob')::text, "limit" => 500
+     ) as a $$,
+  $$ values (array[
+       'user_roles.insert', 'user_roles.update', 'admin.set_role', 'user_roles.update', 'admin.set_role',
+       'user_roles.update'
+     ]) $$,
+  'by entity and entity id: bob''s signup, two role changes (row + explicit entry each), the bootstrap'
+);
+select results_eq(
+  $$ select count(*) from public.admin_list_audit(since => now() + interval '1 second') $$,
+  $$ values (0::bigint) $$,
+  'by time'
+);
+create temporary table first_page on commit drop as
+-- Positional: actor_user_id, entity, entity_id, action, since, after_id, limit.
+select * from public.admin_list_audit(null, null, null, null, null, null, 3);
+create temporary table cursor_page on commit drop as
+select * from public.admin_list_audit(null, null, null, null, null, (select i.audit_mark from ids as i), 3);
+select tests.clear_authentication();
+select results_eq(
+  $$ select f.id from first_page as f $$,
+  $$ select a.id from private.audit_logs as a order by a.id desc limit 3 $$,
+  'the first page is the newest entries, newest first'
+);
+select results_eq(
+  $$ select f.action, f.actor_user_id from first_page as f order by f.id desc limit 1 $$,
+  $$ values ('admin.list_audit', tests.get_supabase_uid('ad-admin')) $$,
+  'reading the log is itself logged, before the read'
+);
+select results_eq(
+  $$ select c.id from cursor_page as c $$,
+  $$ select a.id from private.audit_logs as a, ids as i where a.id > i.audit_mark order by a.id limit 3 $$,
+  'with after_id, the entries after it, oldest first (a follower''s cursor)'
+);
+select results_eq(
+  $$ select count(*) from recent_audit as a where a.action = 'admin.list_audit' $$,
+  $$ values (4::bigint) $$,
+  'each first-page read is audited; cursor reads are not'
+);
+
+-- admin_reset_rate_limit ------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select public.admin_reset_rate_limit('ad-test', 'a') $$, $$ values (1) $$,
+  'admin_reset_rate_limit removes one subject''s bucket'
+);
+select results_eq(
+  $$ select public.admin_reset_rate_limit('ad-test') $$, $$ values (1) $$,
+  'without a subject, every bucket of the namespace'
+);
+select results_eq(
+  $$ select public.admin_reset_rate_limit('ad-test') $$, $$ values (0) $$, 'nothing left to remove'
+);
+select throws_ok(
+  $$ select public.admin_reset_rate_limit(null) $$, '22023', 'invalid_argument', 'a namespace is required'
+);
+select throws_ok(
+  $$ select public.admin_reset_rate_limit(' ') $$, '22023', 'invalid_argument', 'a blank namespace is refused'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select b.namespace, count(*) from private.rate_limit_buckets as b
+     where b.namespace like 'ad-%' group by 1 $$,
+  $$ values ('ad-other', 1::bigint) $$,
+  'other namespaces are untouched'
+);
+select results_eq(
+  $$ select a.actor_kind, a.entity_id, a.after from recent_audit as a
+     where a.action = 'admin.reset_rate_limit' order by a.id $$,
+  $$ values
+       ('admin', 'ad-test', '{"removed": 1, "subject_given": true}'::jsonb),
+       ('admin', 'ad-test', '{"removed": 1, "subject_given": false}'::jsonb),
+       ('admin', 'ad-test', '{"removed": 0, "subject_given": false}'::jsonb) $$,
+  'each reset is audited without the subject in clear'
+);
+
+-- admin_upsert_plan ---------------------------------------------------------------------------------------
+select tests.authenticate_as('ad-admin');
+select results_eq(
+  $$ select p.code, p.name, p.billing_interval, p.ai_monthly_token_cap, p.ai_requests_per_window,
+       p.ai_window_seconds, p.ai_model, p.active, p.description, p.sort_order
+     from public.admin_upsert_plan(
+       ' pgtap_team ', 'Team', 'month', '{"USD": 2900, "eur": 2700}', 1000000, 30, 60, 'gpt-x', null,
+       'For teams', 20
+     ) as p $$,
+  $$ values ('PGTAP_TEAM', 'Team', 'month', 1000000::bigint, 30, 60, 'gpt-x', true, 'For teams', 20) $$,
+  'admin_upsert_plan creates a plan (code upper-cased, active by default)'
+);
+select results_eq(
+  $$ select pp.currency, pp.amount_minor from public.plan_prices as pp where pp.plan_code = 'PGTAP_TEAM'
+     order by pp.currency $$,
+  $$ values ('EUR', 2700::bigint), ('USD', 2900::bigint) $$,
+  'with its prices (currency codes upper-cased)'
+);
+select results_eq(
+  $$ select p.name, p.ai_model, p.sort_order, p.billing_interval
+     from public.admin_upsert_plan('PGTAP_TEAM', 'Team+') as p $$,
+  $$ values ('Team+', 'gpt-x', 20, 'month') $$,
+  'an update changes only what is given'
+);
+select results_eq(
+  $$ select count(*) from public.plan_prices as pp where pp.plan_code = 'PGTAP_TEAM' $$,
+  $$ values (2::bigint) $$,
+  'prices not given are kept'
+);
+select lives_ok(
+  $$ select public.admin_upsert_plan('PGTAP_TEAM', prices => '{"USD": 3100, "JPY": null}') $$,
+  'given prices replace the list'
+);
+select results_eq(
+  $$ select pp.currency, pp.amount_minor from public.plan_prices as pp where pp.plan_code = 'PGTAP_TEAM' $$,
+  $$ values ('USD', 3100::bigint) $$,
+  'EUR (left out) is removed, USD updated, JPY (null) not added'
+);
+select throws_ok(
+  $$ select public.admin_upsert_plan('PGTAP_TEAM', prices => '[3100]') $$, 'PT400', 'invalid_prices',
+  'prices must be an object: 400'
+);
+select throws_ok(
+  $$ select public.admin_upsert_plan('PGTAP_TEAM', prices => '"3100"') $$, 'PT400', 'invalid_prices',
+  'a string is not a price list: 400'
+);
+select throws_ok(
+  $$ select public.admin_upsert_plan('PGTAP_TEAM', billing_interval => 'week') $$, '23514', null,
+  'the catalog''s constraints still apply'
+);
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$ select p.active from public.admin_upsert_plan('PGTAP_TEAM', active => false) as p $$,
+  $$ values (false) $$,
+  'the service role may deactivate a plan'
+);
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.actor_kind, a.entity_id, a.before is null, a.after ->> 'name', a.after -> 'prices'
+     from recent_audit as a where a.action = 'admin.upsert_plan' order by a.id $$,
+  $$ values
+       ('admin', 'PGTAP_TEAM', true, 'Team', '{"USD": 2900, "eur": 2700}'::jsonb),
+       ('admin', 'PGTAP_TEAM', false, 'Team+', 'null'::jsonb),
+       ('admin', 'PGTAP_TEAM', false, 'Team+', '{"JPY": null, "USD": 3100}'::jsonb),
+       ('service', 'PGTAP_TEAM', false, 'Team+', 'null'::jsonb) $$,
+  'each upsert is audited with the row before and after, and the prices given'
+);
+select tests.authenticate_as('ad-bob');
+select throws_ok(
+  $$ select public.create_payment('PGTAP_TEAM', 'stripe', 'USD') $$, 'PT400', 'plan_inactive',
+  'an inactive plan cannot be bought'
+);
+select tests.authenticate_as_anon();
+select results_eq(
+  $$ select p.name, p.active from public.plans as p where p.code = 'PGTAP_TEAM' $$, $$ values ('Team+',
+     false) $$,
+  'the catalog shows the plan to everyone'
+);
+
+-- Every successful call above left exactly its audit entries ------------------------------------------------
+select tests.clear_authentication();
+select results_eq(
+  $$ select a.action, count(*)
+     from recent_audit as a where a.action like 'admin.%' group by 1 order by 1 $$,
+  $$ values
+       ('admin.bootstrap', 2::bigint), ('admin.get_webhook_event', 1::bigint),
+       ('admin.list_audit', 4::bigint),
+       ('admin.list_payments', 6::bigint), ('admin.list_users', 9::bigint),
+       ('admin.list_webhook_events', 3::bigint), ('admin.payment_metrics', 2::bigint),
+       ('admin.reset_rate_limit', 3::bigint), ('admin.revenue_by_day', 4::bigint),
+       ('admin.set_role', 6::bigint), ('admin.upsert_plan', 4::bigint) $$,
+  'one audit entry per successful admin call, none for a refused one'
+);
+
+select * from finish();
+rollback;

@@ -1,0 +1,274 @@
+-- The catalog-driven guard: it reads pg_catalog rather than naming objects, so a new migration that forgets a
+-- rule fails here. Every function in `public` that anon or authenticated may execute must be on the reviewed
+-- allow-list below (with exactly its roles); every function pins its search_path (security definer ones to
+-- ""); no policy calls auth.uid()/auth.jwt()/auth.role() bare (unwrapped, they run once per row instead of
+-- once per query); RLS is on everywhere; PUBLIC is granted nothing. Runs as `postgres`; rolled back.
+begin;
+set local client_min_messages = warning;
+select plan(21);
+
+-- The reviewed allow-list ----------------------------------------------------------------------------------
+-- Each entry: a public function app clients call through PostgREST, and the API roles that may call it.
+-- Adding a function here is a review decision: say who calls it and why. service_role is not listed: it is
+-- not a client role. Entries whose migration is not applied yet are skipped, not failed.
+create temporary table reviewed_rpc (signature text primary key, roles text[] not null, why text not null)
+on commit drop;
+insert into reviewed_rpc (signature, roles, why) values
+-- issue 3: the money path
+(
+  'public.set_cancel_at_period_end(boolean)', '{authenticated}',
+  'the one subscription change a user makes; acts on auth.uid() only'
+),
+(
+  'public.create_payment(text,text,text)', '{authenticated}',
+  'starts a checkout as the user: price from the catalog, rate-limited'
+),
+-- issue 3: admin RPCs, each 403 unless user_roles says admin
+('public.admin_set_role(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
+('public.admin_bootstrap(text[])', '{authenticated}', 'admin only (private.require_admin)'),
+('public.admin_list_users(text,integer,integer)', '{authenticated}', 'admin only (private.require_admin)'),
+('public.admin_payment_metrics()', '{authenticated}', 'admin only (private.require_admin)'),
+('public.admin_revenue_by_day(integer)', '{authenticated}', 'admin only (private.require_admin)'),
+(
+  'public.admin_list_payments(text,text,timestamptz,uuid,text,integer,integer)', '{authenticated}',
+  'admin only (private.require_admin)'
+),
+(
+  'public.admin_list_webhook_events(text,text,timestamptz,text,integer,integer)', '{authenticated}',
+  'admin only (private.require_admin)'
+),
+('public.admin_get_webhook_event(uuid)', '{authenticated}', 'admin only (private.require_admin)'),
+(
+  'public.admin_list_audit(uuid,text,text,text,timestamptz,bigint,integer)', '{authenticated}',
+  'admin only (private.require_admin)'
+),
+('public.admin_reset_rate_limit(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
+(
+  'public.admin_upsert_plan(text,text,text,jsonb,bigint,integer,integer,text,boolean,text,integer)',
+  '{authenticated}', 'admin only (private.require_admin)'
+),
+-- read-only catalog (20261122003000): invoker, over tables anon and authenticated already read
+(
+  'public.currency_exponents()', '{anon,authenticated}',
+  'ISO 4217 exponents for formatting amounts; invoker over public.currencies'
+),
+(
+  'public.plan_catalog()', '{anon,authenticated}',
+  'active plans with their prices for a pricing page; invoker over plans and plan_prices'
+),
+-- issue 4: product features app clients call directly
+('public.join_waitlist(text,text)', '{anon,authenticated}', 'the public waitlist form; rate-limited per IP'),
+('public.my_ai_usage()', '{authenticated}', 'the caller''s own AI usage this month'),
+('public.update_profile(text,text)', '{authenticated}', 'the caller''s own name and avatar path');
+
+-- The checks, as views: asserted empty on the real catalog first, then shown to catch planted violations.
+-- Functions are named by regprocedure on both sides, so the two lists compare exactly.
+create temporary view granted_rpc as
+select
+  p.oid::regprocedure::text as function_name,
+  r.role_name
+from pg_catalog.pg_proc as p
+cross join (values ('anon'), ('authenticated')) as r (role_name)
+where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.role_name, p.oid, 'execute');
+
+create temporary view allowed_rpc as
+select
+  to_regprocedure(l.signature)::text as function_name,
+  r.role_name
+from reviewed_rpc as l
+cross join lateral unnest(l.roles) as r (role_name)
+where to_regprocedure(l.signature) is not null;
+
+-- Functions in public and private without a pinned search_path.
+create temporary view unpinned_function as
+select p.oid::regprocedure::text as function_name
+from pg_catalog.pg_proc as p
+where
+  p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+  and not exists (
+    select 1 from unnest(p.proconfig) as c
+    where c like 'search_path=%'
+  );
+
+-- Security definer functions in public and private whose search_path is not exactly "".
+create temporary view loose_definer as
+select p.oid::regprocedure::text as function_name
+from pg_catalog.pg_proc as p
+where
+  p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+  and p.prosecdef
+  and not coalesce('search_path=""' = any(p.proconfig), false);
+
+-- Policies calling auth.uid()/auth.jwt()/auth.role() outside a (select ...). pg_policies shows a wrapped call
+-- as `( SELECT auth.uid() AS uid)`; take those out, and no call may remain.
+create temporary view bare_auth_policy as
+select format('%s.%s %s', p.schemaname, p.tablename, p.policyname) as policy
+from pg_catalog.pg_policies as p
+cross join lateral (values (coalesce(p.qual, '') || ' ' || coalesce(p.with_check, ''))) as e (expr)
+where
+  regexp_replace(e.expr, 'SELECT\s+\(*\s*auth\.(uid|jwt|role)\(\)', 'SELECT wrapped', 'gi')
+  ~* 'auth\.(uid|jwt|role)\(\)';
+
+-- On the real catalog ---------------------------------------------------------------------------------------
+select is_empty(
+  $$ select l.signature from reviewed_rpc as l
+     where l.signature not like 'public.%' or l.roles = '{}' or not l.roles <@ '{anon,authenticated}' $$,
+  'the allow-list names public functions and only the client roles anon/authenticated'
+);
+select cmp_ok(
+  (select count(*)::integer from allowed_rpc), '>=', 13,
+  'the allow-list resolves against the catalog (the issue 3 RPCs at least)'
+);
+select set_eq(
+  $$ select g.function_name, g.role_name from granted_rpc as g $$,
+  $$ select a.function_name, a.role_name from allowed_rpc as a $$,
+  'anon and authenticated may execute exactly the reviewed public functions, with exactly the reviewed roles'
+);
+select is_empty(
+  $$ select u.function_name from unpinned_function as u $$,
+  'every function in public and private pins its search_path'
+);
+select is_empty(
+  $$ select d.function_name from loose_definer as d $$,
+  'every security definer function in public and private runs with search_path = '''''
+);
+select is_empty(
+  $$ select b.policy from bare_auth_policy as b $$,
+  'no policy calls auth.uid(), auth.jwt() or auth.role() bare; they are wrapped in (select ...)'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_catalog.pg_proc as p
+     where p.proowner = 'postgres'::regrole
+       and p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+       and not exists (
+         select 1 from pg_catalog.pg_depend as d
+         where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+       )
+       and not exists (select 1 from unnest(p.proconfig) as c where c like 'search_path=%') $$,
+  'every function the migrations create, in any schema, pins its search_path'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_catalog.pg_proc as p
+     where p.pronamespace = 'public'::regnamespace and p.prosecdef $$,
+  'no RPC in public is security definer (definer helpers live in private)'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_catalog.pg_proc as p
+     where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+       and (p.proacl is null or exists (select 1 from aclexplode(p.proacl) as a where a.grantee = 0)) $$,
+  'no function in public or private is executable by PUBLIC (and none relies on the default ACL)'
+);
+select is_empty(
+  $$ select format('%s.%s %s', p.schemaname, p.tablename, p.policyname) from pg_catalog.pg_policies as p
+     where p.schemaname = 'public' and 'public' = any(p.roles) $$,
+  'every policy in public names its role (to anon / to authenticated), none applies to PUBLIC'
+);
+select tests.rls_enabled('public');
+select tests.rls_enabled('private');
+select is_empty(
+  $$ select c.oid::regclass::text from pg_catalog.pg_class as c
+     where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+       and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+       and exists (select 1 from aclexplode(c.relacl) as a where a.grantee = 0) $$,
+  'no table, view or sequence in public or private grants anything to PUBLIC'
+);
+-- Reviewed exception: private.settings is a single row, so its currency reference needs no index.
+select is_empty(
+  $$ select format('%s (%s)', c.conrelid::regclass, c.conname)
+     from pg_catalog.pg_constraint as c
+     inner join pg_catalog.pg_class as r on c.conrelid = r.oid
+     where c.contype = 'f'
+       and r.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+       and c.conname not in ('settings_default_currency_fkey')
+       and not exists (
+         select 1 from pg_catalog.pg_index as i
+         where i.indrelid = c.conrelid
+           and (i.indkey::int2 [])[0:cardinality(c.conkey) - 1] @> c.conkey
+           and c.conkey @> (i.indkey::int2 [])[0:cardinality(c.conkey) - 1]
+       ) $$,
+  'every foreign key in public and private is covered by an index that starts with its columns'
+);
+
+-- The guards catch what they are for (planted violations, rolled back) -------------------------------------
+create function public.catalog_test_probe()
+returns integer
+language sql
+volatile
+set search_path = ''
+as $$ select 1 $$;
+create function private.catalog_test_probe()
+returns integer
+language sql
+volatile
+set search_path = ''
+as $$ select 1 $$;
+select ok(
+  not has_function_privilege('anon', 'public.catalog_test_probe()', 'execute')
+  and not has_function_privilege('authenticated', 'public.catalog_test_probe()', 'execute')
+  and not has_function_privilege('anon', 'private.catalog_test_probe()', 'execute')
+  and not has_function_privilege('authenticated', 'private.catalog_test_probe()', 'execute'),
+  'a new function is executable by no API role until a migration grants it (default privileges)'
+);
+grant execute on function public.catalog_test_probe() to anon;
+revoke execute on function public.create_payment(text, text, text) from authenticated;
+select set_eq(
+  $$ (select g.function_name, g.role_name from granted_rpc as g
+      except select a.function_name, a.role_name from allowed_rpc as a)
+     union all
+     (select a.function_name, a.role_name from allowed_rpc as a
+      except select g.function_name, g.role_name from granted_rpc as g) $$,
+  $$ values
+       ('public.catalog_test_probe()'::regprocedure::text, 'anon'),
+       ('public.create_payment(text,text,text)'::regprocedure::text, 'authenticated') $$,
+  'the allow-list check sees a function granted without review, and a reviewed grant gone missing'
+);
+
+create function public.catalog_test_unpinned()
+returns integer
+language sql
+volatile
+as $$ select 1 $$;
+create function private.catalog_test_loose()
+returns integer
+language sql
+volatile
+security definer
+set search_path = public
+as $$ select 1 $$;
+select set_eq(
+  $$ select u.function_name from unpinned_function as u $$,
+  $$ values ('public.catalog_test_unpinned()'::regprocedure::text) $$,
+  'the search_path check sees a function without one'
+);
+select set_eq(
+  $$ select d.function_name from loose_definer as d $$,
+  $$ values ('private.catalog_test_loose()'::regprocedure::text) $$,
+  'the definer check sees a security definer function whose search_path is not empty'
+);
+
+create table public.catalog_test_notes (id bigint primary key, owner_id uuid, body text);
+alter table public.catalog_test_notes enable row level security;
+create policy bare_uid on public.catalog_test_notes for select to authenticated
+using (owner_id = auth.uid());
+create policy bare_jwt on public.catalog_test_notes for insert to authenticated
+with check ((auth.jwt() ->> 'role') = 'authenticated');
+create policy half_wrapped on public.catalog_test_notes for update to authenticated
+using (owner_id = (select auth.uid()))
+with check (owner_id = auth.uid());
+create policy wrapped on public.catalog_test_notes for delete to authenticated
+using (owner_id = (select auth.uid()) and ((select auth.jwt()) ->> 'aal') = 'aal2');
+select set_eq(
+  $$ select b.policy from bare_auth_policy as b $$,
+  $$ values
+       ('public.catalog_test_notes bare_uid'), ('public.catalog_test_notes bare_jwt'),
+       ('public.catalog_test_notes half_wrapped') $$,
+  'the policy check sees bare calls in using and with check, and accepts wrapped ones'
+);
+create table public.catalog_test_open (id bigint primary key);
+select * from check_test(
+  tests.rls_enabled('public'), false, 'the RLS check sees a public table without RLS',
+  'All tables in schema public have row level security enabled'
+);
+
+select * from finish();
+rollback;

@@ -1,0 +1,140 @@
+"""Concurrency on real connections: 32 clients, each scenario three times on fresh keys and users.
+
+These are the guarantees the money path rests on: a rate limit admits exactly its limit, a paid event
+extends a subscription once however often it is delivered, and concurrent checkouts create one payment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.concurrency import hammer
+from tests.conftest import User
+from thinbase.cli.local_stack import LocalStack
+from thinbase.db import Caller
+from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.errors import RpcError
+
+CLIENTS = 32
+RUNS = range(3)
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_rate_limit_admits_exactly_the_limit(stack: LocalStack, run: int) -> None:
+    key = f"concurrency-{uuid.uuid4()}"
+
+    def consume(database: PsycopgDatabase, _: int) -> bool:
+        rows = database.rpc(
+            "consume_rate_limit",
+            {"namespace": "test", "subject": key, "max_requests": 100, "window_seconds": 3600},
+            caller=Caller.service(),
+        )
+        return bool(rows[0]["allowed"])
+
+    results = hammer(stack.authenticator_url(), CLIENTS, 50, consume)
+    assert len(results) == 1600
+    assert results.count(True) == 100
+
+
+def _paid_event(order_id: str, amount: int, currency: str, key: str) -> dict[str, Any]:
+    return {
+        "provider": "stripe",
+        "event_key": key,
+        "event_type": "checkout.session.completed",
+        "order_id": order_id,
+        "status": "paid",
+        "amount_minor": amount,
+        "currency": currency,
+        "payload": {"test": True},
+    }
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_one_paid_event_delivered_32_times_extends_once(
+    stack: LocalStack, db: PsycopgDatabase, make_user: Callable[..., User], run: int
+) -> None:
+    user = make_user("storm")
+    payment = db.rpc(
+        "create_payment", {"plan": "PRO", "provider": "stripe", "currency": "USD"}, caller=user.caller
+    )
+    event = _paid_event(payment["order_id"], payment["amount_minor"], "USD", f"evt_{uuid.uuid4().hex}")
+
+    def deliver(database: PsycopgDatabase, _: int) -> str:
+        return str(database.rpc("apply_payment_event", event, caller=Caller.service())[0]["outcome"])
+
+    outcomes = Counter(hammer(stack.authenticator_url(), CLIENTS, 1, deliver))
+    assert outcomes == {"applied": 1, "duplicate": CLIENTS - 1}
+    with stack.superuser_connection() as conn:
+        sub = conn.execute(
+            "select plan_code, status, current_period_end - current_period_start as length, "
+            "funded_by_payment_id "
+            "from public.subscriptions where user_id = %s",
+            (user.id,),
+        ).fetchone()
+        extensions = conn.execute(
+            "select count(*) as n from private.audit_logs where entity = 'subscriptions' and entity_id = %s "
+            "and action = 'subscriptions.update'",
+            (user.id,),
+        ).fetchone()
+    assert sub is not None
+    assert extensions is not None
+    assert (sub["plan_code"], sub["status"], str(sub["funded_by_payment_id"])) == (
+        "PRO",
+        "active",
+        payment["id"],
+    )
+    assert sub["length"].days in (28, 29, 30, 31)  # exactly one month, not two
+    assert extensions["n"] == 1
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_distinct_paid_events_for_one_order_extend_once(
+    stack: LocalStack, db: PsycopgDatabase, make_user: Callable[..., User], run: int
+) -> None:
+    """Providers send several 'paid' events for one payment (capture, settlement): the payment pays once."""
+    user = make_user("multi")
+    payment = db.rpc(
+        "create_payment", {"plan": "PRO", "provider": "stripe", "currency": "USD"}, caller=user.caller
+    )
+
+    def deliver(database: PsycopgDatabase, index: int) -> str:
+        event = _paid_event(
+            payment["order_id"], payment["amount_minor"], "USD", f"evt_{run}_{index}_{uuid.uuid4().hex}"
+        )
+        return str(database.rpc("apply_payment_event", event, caller=Caller.service())[0]["outcome"])
+
+    outcomes = Counter(hammer(stack.authenticator_url(), CLIENTS, 1, deliver))
+    assert outcomes == {"applied": 1, "ignored": CLIENTS - 1}
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_concurrent_checkouts_create_one_payment(
+    stack: LocalStack, make_user: Callable[..., User], run: int
+) -> None:
+    user = make_user("checkout")
+
+    def checkout(database: PsycopgDatabase, _: int) -> str:
+        try:
+            row = database.rpc(
+                "create_payment",
+                {"plan": "PRO", "provider": "midtrans", "currency": "IDR"},
+                caller=user.caller,
+            )
+        except RpcError as exc:
+            return f"error:{exc.code}:{exc.message}"
+        return str(row["id"])
+
+    results = hammer(stack.authenticator_url(), CLIENTS, 1, checkout)
+    assert len(set(results)) == 1, Counter(results)
+    assert not results[0].startswith("error")
+    with stack.superuser_connection() as conn:
+        count = conn.execute(
+            "select count(*) as n from public.payments where user_id = %s", (user.id,)
+        ).fetchone()
+    assert count is not None
+    assert count["n"] == 1
