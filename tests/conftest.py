@@ -7,6 +7,7 @@ keys; tests that only read use the transaction-per-call port, which leaves nothi
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -84,25 +85,33 @@ class EdgeServer:
     settings: Settings
 
 
-@pytest.fixture(scope="session")
-def edge(stack: LocalStack) -> Iterator[EdgeServer]:
-    """The edge app on uvicorn, configured as `thinbase serve --local` would be."""
+@contextlib.contextmanager
+def serve_edge(stack: LocalStack, **extra_env: str) -> Iterator[EdgeServer]:
+    """The edge app on uvicorn on a free port, configured as `thinbase serve --local` would be, plus
+    `extra_env` (provider keys pointing at local fakes, ...)."""
     port = free_port()
-    settings = load_settings(env=stack.env(port))
+    settings = load_settings(env={**stack.env(port), **extra_env})
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("edge app did not start")
         time.sleep(0.05)
-    yield EdgeServer(url=url, settings=settings)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield EdgeServer(url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def edge(stack: LocalStack) -> Iterator[EdgeServer]:
+    with serve_edge(stack) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,138 @@
+"""POST /payments/checkout: start (or resume) a checkout for the signed-in user.
+
+create_payment runs AS THE USER (RLS and auth.uid() decide whose payment it is and the price comes from
+the plans table), then the provider creates its checkout, then attach_checkout stores the result. A repeat
+request returns the same open checkout. If the provider fails, the payment stays pending and the next
+request retries the provider call; the client gets 502.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
+from thinbase.functions.payments.providers.errors import ProviderError, ProviderTimeout
+
+from thinbase.db import Caller
+from thinbase.functions._shared.context import call_rpc, require_user
+from thinbase.functions._shared.http import HttpError, optional_string, read_json_object
+
+log = logging.getLogger("thinbase.checkout")
+KNOWN_PROVIDERS = ("midtrans", "doku", "stripe", "lemonsqueezy", "razorpay")
+
+
+def _provider(request: Request, asked: str | None) -> Provider:
+    providers: dict[str, Provider] = request.app.state.providers
+    name = (asked or request.app.state.settings.get("PAYMENT_PROVIDER")).lower()
+    if not name:
+        raise HttpError(400, "provider_required", "Name a payment provider; no default is configured.")
+    if name not in KNOWN_PROVIDERS:
+        raise HttpError(400, "unknown_provider", f"Unknown payment provider {name!r}.")
+    if name not in providers:
+        raise HttpError(400, "provider_disabled", f"Payment provider {name} is not configured here.")
+    return providers[name]
+
+
+def _return_url(request: Request, body: dict[str, Any]) -> tuple[str, str | None]:
+    allowed: tuple[str, ...] = request.app.state.settings.allowed_return_urls
+    if not allowed:
+        raise HttpError(503, "checkout_not_configured", "ALLOWED_RETURN_URLS is not set.")
+    wanted = body.get("return_url")
+    if wanted is not None and wanted not in allowed:
+        raise HttpError(400, "invalid_return_url", "return_url must be one of the configured return URLs.")
+    return (wanted or allowed[0]), (allowed[1] if len(allowed) > 1 else None)
+
+
+def _answer(payment: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "payment_id": payment["id"],
+            "order_id": payment["order_id"],
+            "provider": payment["provider"],
+            "plan": payment["plan_code"],
+            "amount_minor": payment["amount_minor"],
+            "currency": payment["currency"],
+            "status": payment["status"],
+            "redirect_url": payment.get("checkout_url"),
+            "token": payment.get("checkout_token"),
+            "expires_at": payment["expires_at"],
+        }
+    )
+
+
+async def checkout(request: Request) -> JSONResponse:
+    user = require_user(request)
+    body = await read_json_object(request)
+    plan = optional_string(body, "plan", 32)
+    if plan is None:
+        raise HttpError(400, "invalid_plan", "`plan` is required.")
+    provider = _provider(request, optional_string(body, "provider", 32))
+    currency = optional_string(body, "currency", 3)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise HttpError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters.")
+    return_url, cancel_url = _return_url(request, body)
+
+    payment: dict[str, Any] = await call_rpc(
+        request,
+        "create_payment",
+        {"plan": plan, "provider": provider.name, "currency": currency},
+        caller=user,
+    )
+    if payment.get("checkout_url") or payment.get("checkout_token"):
+        return _answer(payment)  # the same open checkout as before
+
+    catalog = request.app.state.catalog
+    exponents = await run_in_threadpool(catalog.exponents)
+    checkout_request = CheckoutRequest(
+        order_id=payment["order_id"],
+        amount_minor=int(payment["amount_minor"]),
+        currency=payment["currency"],
+        exponent=exponents[payment["currency"]],
+        plan_code=payment["plan_code"],
+        plan_name=await run_in_threadpool(catalog.plan_name, payment["plan_code"]),
+        customer_email=str(user.claims.get("email") or ""),
+        customer_name=(user.claims.get("user_metadata") or {}).get("full_name"),
+        return_url=return_url,
+        cancel_url=cancel_url,
+        # One key per payment: a retried provider call for the same payment is deduplicated by the provider.
+        idempotency_key=str(payment["id"]),
+        expires_at=datetime.fromisoformat(payment["expires_at"]),
+    )
+    try:
+        result: CheckoutResult = await run_in_threadpool(provider.create_checkout, checkout_request)
+    except ProviderTimeout as exc:
+        log.warning("provider timeout", extra={"provider": provider.name, "order_id": payment["order_id"]})
+        raise HttpError(
+            502, "provider_timeout", f"{provider.name} did not answer in time; try again."
+        ) from exc
+    except ProviderError as exc:
+        log.warning(
+            "provider error %s", exc.code, extra={"provider": provider.name, "order_id": payment["order_id"]}
+        )
+        raise HttpError(
+            502, "provider_error", f"{provider.name} refused the checkout ({exc.code}); try again."
+        ) from exc
+
+    attached: dict[str, Any] = await call_rpc(
+        request,
+        "attach_checkout",
+        {
+            "payment_id": payment["id"],
+            "checkout_token": result.token,
+            "checkout_url": result.redirect_url,
+            "provider_payment_id": result.provider_payment_id,
+            "expires_at": result.expires_at.isoformat() if result.expires_at else None,
+        },
+        caller=Caller.service(),
+    )
+    return _answer(attached)
+
+
+routes = [Route("/payments/checkout", checkout, methods=["POST"])]

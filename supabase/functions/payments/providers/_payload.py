@@ -1,0 +1,77 @@
+"""Reading webhook headers and bodies defensively: providers add fields, and a signed body can still be
+something we do not understand. Nothing here trusts a type it has not checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import WebhookPayloadError
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by case-insensitive name (works for plain dicts as well as Starlette's Headers)."""
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value
+
+
+def load_object(body: bytes, provider: str) -> dict[str, Any]:
+    """The body as a JSON object, or WebhookPayloadError."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not a JSON object")
+    return data
+
+
+def dig(data: Any, *path: str) -> Any:
+    """data[path[0]][path[1]]...; None as soon as a step is missing or not an object."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def text(data: Any, *path: str) -> str | None:
+    """A string (or integer id, as text) at `path`; None otherwise."""
+    value = dig(data, *path)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+def integer(data: Any, *path: str) -> int | None:
+    value = dig(data, *path)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def from_unix(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def from_iso(value: Any) -> datetime | None:
+    """An ISO 8601 instant (`Z` or an offset); naive values are taken as UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

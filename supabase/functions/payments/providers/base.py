@@ -1,0 +1,94 @@
+"""The shapes every provider module shares: what we ask for, what we get back, and what a provider tells us.
+
+A provider module turns our `CheckoutRequest` into its own API call, and turns whatever it reports later
+(a signed webhook, or the answer of its status API) into one `PaymentEvent`. SQL
+(`apply_payment_event`) decides what that event does to a payment; the provider layer never does.
+
+Amounts in these shapes are always ours: integer minor units of an ISO 4217 currency whose exponent comes
+from the `currencies` table. Each provider module converts to and from its own units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+PaymentStatus = Literal["pending", "paid", "failed", "expired", "refunded"]
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """A checkout to open at a provider for one pending payment."""
+
+    order_id: str  # ours; goes into the provider's reference/metadata so webhooks map back to it
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    exponent: int  # ISO 4217 exponent of `currency`, from our currencies table
+    plan_code: str
+    plan_name: str
+    customer_email: str
+    customer_name: str | None
+    return_url: str
+    cancel_url: str | None
+    idempotency_key: str
+    expires_at: datetime  # aware; when our payment expires
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """What the provider gave back: where to send the customer and/or a token for its client-side widget."""
+
+    provider_payment_id: str | None
+    redirect_url: str | None
+    token: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """One thing a provider reported, normalized.
+
+    `status` is None for an event type we do not handle: the webhook is answered 200 and recorded as
+    ignored, never refused (providers disable endpoints that keep failing). `event_key` is unique per
+    provider event and identical on every redelivery of it; the webhook ledger deduplicates on it.
+    """
+
+    event_key: str
+    event_type: str
+    order_id: str | None
+    status: PaymentStatus | None
+    amount_minor: int | None
+    currency: str | None
+    occurred_at: datetime | None
+    payload: dict[str, Any] = field(repr=False)
+
+
+class Provider(Protocol):
+    """What the edge handler and the CLI need from a payment provider."""
+
+    name: str  # "midtrans" | "doku" | "stripe" | "lemonsqueezy" | "razorpay"
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        """Open a checkout. Raises ProviderError (ProviderTimeout when the provider did not answer)."""
+        ...
+
+    def fetch_status(
+        self, order_id: str, provider_payment_id: str | None, *, amount_exponent: int
+    ) -> PaymentEvent | None:
+        """Ask the provider where a payment stands (reconciliation); None when it knows nothing yet."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> None:
+        """Check the signature over the raw body; raise WebhookSignatureError if it does not hold."""
+        ...
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, exponents: Mapping[str, int]
+    ) -> PaymentEvent:
+        """Normalize a verified webhook. `exponents` maps currency codes to their exponent.
+
+        Raises WebhookPayloadError for a body we cannot read.
+        """
+        ...

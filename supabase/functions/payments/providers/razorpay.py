@@ -1,0 +1,276 @@
+"""Razorpay Orders: an order created server-side, paid in Razorpay Checkout on the client, and signed
+webhooks.
+
+Checkout: `POST /v1/orders` with Basic auth (`key_id:key_secret`). Our order_id is the order's `receipt`
+(at most 40 characters; ours are 25) and also `notes.order_id`. Razorpay has no hosted page for orders: the
+result has no redirect URL, and its `token` is the Razorpay order id that the client passes, with the
+public key id, to Razorpay Checkout. The client should also pass `notes: {order_id}` in the Checkout
+options: Razorpay copies checkout notes onto the payment, which is how `payment.*` and `refund.*` events
+map back to our order (`order.paid` carries the receipt and always maps).
+
+Amounts: Razorpay's units are the currency's ISO subunits (paise for INR; JPY as is; KWD, BHD, OMR with
+three decimals, whose last digit must be 0 — an amount that does not end in 0 is refused, never rounded).
+
+Signatures: webhooks carry `X-Razorpay-Signature` = hex HMAC-SHA256 of the raw body keyed with the
+*webhook* secret (not the API key secret); the Checkout handler's `razorpay_signature` is hex HMAC-SHA256
+of `"{razorpay_order_id}|{razorpay_payment_id}"` keyed with the key secret. Both compared in constant time.
+No timestamps, so no tolerance window.
+
+Event key: the `X-Razorpay-Event-Id` header (unique per event, repeated on redelivery). If it is ever
+missing: `{event}:{entity id}:{created_at}`. Status lookups are keyed
+`status:{razorpay order id}:{our status}:{payment id}`.
+
+Status mapping: payment.captured, order.paid -> paid; payment.failed -> failed (one failed attempt; the
+order can still be paid by another); refund.processed, payment.refunded -> refunded (full or partial);
+every other event -> None (ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from . import _http
+from ._payload import dig, from_unix, header, integer, load_object, text
+from .amounts import from_provider_units, to_provider_units
+from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+
+API_BASE = "https://api.razorpay.com"
+RECEIPT_LIMIT = 40
+
+_EVENTS: dict[str, PaymentStatus] = {
+    "payment.captured": "paid",
+    "order.paid": "paid",
+    "payment.failed": "failed",
+    "refund.processed": "refunded",
+    "payment.refunded": "refunded",
+}
+
+
+def hmac_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def checkout_signature(secret: str, *parts: str) -> str:
+    """Razorpay's signature over `|`-joined ids: (order, payment) for orders, (payment, subscription) for
+    subscriptions, (link, reference, status, payment) for payment links."""
+    return hmac_hex(secret, "|".join(parts).encode())
+
+
+def normalize_status(event: str) -> PaymentStatus | None:
+    return _EVENTS.get(event)
+
+
+def to_razorpay_amount(amount_minor: int, currency: str, exponent: int) -> int:
+    return to_provider_units(
+        amount_minor,
+        exponent,
+        exponent,
+        provider="razorpay",
+        currency=currency,
+        multiple_of=10 if exponent == 3 else 1,
+    )
+
+
+def _describe(body: Any) -> tuple[str | None, str | None]:
+    error = dig(body, "error")
+    if isinstance(error, dict):
+        return text(error, "code"), text(error, "description")
+    return None, None
+
+
+def _amount(entity: Any, field: str, exponents: Mapping[str, int]) -> tuple[int | None, str | None]:
+    currency = (text(entity, "currency") or "").upper() or None
+    units = integer(entity, field)
+    if currency is None or units is None or currency not in exponents:
+        return None, currency
+    return from_provider_units(units, exponents[currency], exponents[currency]), currency
+
+
+class RazorpayProvider:
+    """Razorpay orders, payment lookups and signed webhooks."""
+
+    name = "razorpay"
+
+    def __init__(
+        self,
+        key_id: str,
+        key_secret: str,
+        webhook_secret: str,
+        base_url: str | None,
+        http: httpx.Client,
+        timeout: float = 10.0,
+    ) -> None:
+        self.key_id = key_id  # public; Razorpay Checkout in the browser needs it
+        self._key_secret = key_secret
+        self._webhook_secret = webhook_secret
+        self._base = (base_url or API_BASE).rstrip("/")
+        self._http = http
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"RazorpayProvider(base={self._base!r}, key_id={self.key_id!r})"
+
+    def _headers(self) -> dict[str, str]:
+        token = base64.b64encode(f"{self.key_id}:{self._key_secret}".encode()).decode()
+        return {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
+        return _http.send(
+            self._http,
+            self.name,
+            "GET",
+            self._base + path,
+            timeout=self._timeout,
+            headers=self._headers(),
+            params=params,
+        )
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        if len(request.order_id) > RECEIPT_LIMIT:
+            raise ProviderError(
+                "order_id_too_long",
+                f"razorpay receipts hold at most {RECEIPT_LIMIT} characters",
+                provider=self.name,
+            )
+        body = {
+            "amount": to_razorpay_amount(request.amount_minor, request.currency, request.exponent),
+            "currency": request.currency,
+            "receipt": request.order_id,
+            "notes": {"order_id": request.order_id, "plan_code": request.plan_code},
+        }
+        response = _http.send(
+            self._http,
+            self.name,
+            "POST",
+            f"{self._base}/v1/orders",
+            timeout=self._timeout,
+            headers=self._headers() | {"Content-Type": "application/json"},
+            content=json.dumps(body).encode(),
+        )
+        data = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        razorpay_order_id = text(data, "id")
+        if razorpay_order_id is None:
+            raise _http.bad_response(self.name, "the order id", response.status_code)
+        return CheckoutResult(
+            provider_payment_id=razorpay_order_id, redirect_url=None, token=razorpay_order_id, expires_at=None
+        )
+
+    def fetch_status(
+        self, order_id: str, provider_payment_id: str | None, *, amount_exponent: int
+    ) -> PaymentEvent | None:
+        razorpay_order_id = provider_payment_id
+        if not razorpay_order_id:
+            response = self._get("/v1/orders", {"receipt": order_id})
+            listing = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+            items = listing.get("items")
+            if not isinstance(items, list) or not items:
+                return None
+            razorpay_order_id = text(items[0], "id")
+            if razorpay_order_id is None:
+                raise _http.bad_response(self.name, "the order id", response.status_code)
+        response = self._get(f"/v1/orders/{quote(razorpay_order_id, safe='')}/payments")
+        # Razorpay answers an unknown id with 400 "The id provided does not exist".
+        if response.status_code == 404 or (
+            response.status_code == 400 and b"does not exist" in response.content
+        ):
+            return None
+        listing = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        payments = [item for item in listing.get("items") or [] if isinstance(item, dict)]
+        chosen, status = _summarize(payments)
+        if chosen is None or status is None:
+            return None
+        currency = (text(chosen, "currency") or "").upper()
+        field = "amount_refunded" if status == "refunded" else "amount"
+        amount, currency_code = _amount(chosen, field, {currency: amount_exponent})
+        return PaymentEvent(
+            event_key=f"status:{razorpay_order_id}:{status}:{text(chosen, 'id') or '-'}",
+            event_type=f"payment.{text(chosen, 'status') or 'unknown'}",
+            order_id=order_id,
+            status=status,
+            amount_minor=amount,
+            currency=currency_code,
+            occurred_at=from_unix(chosen.get("created_at")) if status == "paid" else None,
+            payload=chosen,
+        )
+
+    def verify_checkout_signature(
+        self, razorpay_order_id: str, razorpay_payment_id: str, signature: str
+    ) -> None:
+        """Check the `razorpay_signature` the Checkout handler returns to the client."""
+        expected = checkout_signature(self._key_secret, razorpay_order_id, razorpay_payment_id)
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+            raise WebhookSignatureError("bad_signature", "razorpay checkout signature does not match")
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> None:
+        received = header(headers, "X-Razorpay-Signature")
+        if not received:
+            raise WebhookSignatureError("missing_signature", "no X-Razorpay-Signature header")
+        expected = hmac_hex(self._webhook_secret, body)
+        if not hmac.compare_digest(expected.encode(), received.strip().encode()):
+            raise WebhookSignatureError("bad_signature", "X-Razorpay-Signature does not match the body")
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, exponents: Mapping[str, int]
+    ) -> PaymentEvent:
+        data = load_object(body, self.name)
+        event = text(data, "event")
+        if event is None:
+            raise WebhookPayloadError("malformed_body", "razorpay webhook lacks event")
+        payment = dig(data, "payload", "payment", "entity")
+        order = dig(data, "payload", "order", "entity")
+        refund = dig(data, "payload", "refund", "entity")
+        status = normalize_status(event)
+        if status == "refunded":
+            amount, currency = _amount(refund, "amount", exponents) if refund else (None, None)
+            if amount is None:
+                amount, currency = _amount(payment, "amount_refunded", exponents)
+        elif payment is not None:
+            amount, currency = _amount(payment, "amount", exponents)
+        else:
+            amount, currency = _amount(order, "amount_paid", exponents)
+        order_id = (
+            text(order, "receipt")
+            or text(order, "notes", "order_id")
+            or text(payment, "notes", "order_id")
+            or text(refund, "notes", "order_id")
+        )
+        entity_id = text(refund or payment or order, "id") or "-"
+        key = (
+            header(headers, "X-Razorpay-Event-Id") or f"{event}:{entity_id}:{text(data, 'created_at') or '-'}"
+        )
+        return PaymentEvent(
+            event_key=key,
+            event_type=event,
+            order_id=order_id,
+            status=status,
+            amount_minor=amount,
+            currency=currency,
+            occurred_at=from_unix(data.get("created_at")),
+            payload=data,
+        )
+
+
+def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, PaymentStatus | None]:
+    """The payment that decides an order's state, and that state: refunded beats paid beats pending
+    (authorized, not yet captured) beats failed (every attempt failed)."""
+    for payment in payments:
+        if payment.get("status") == "refunded" or payment.get("refund_status") in ("partial", "full"):
+            return payment, "refunded"
+    for payment in payments:
+        if payment.get("status") == "captured":
+            return payment, "paid"
+    for payment in payments:
+        if payment.get("status") in ("created", "authorized"):
+            return payment, "pending"
+    if payments and all(payment.get("status") == "failed" for payment in payments):
+        return payments[0], "failed"
+    return None, None

@@ -1,0 +1,358 @@
+"""Stripe Checkout: hosted checkout sessions (mode=payment) and `Stripe-Signature` webhooks.
+
+Checkout: `POST /v1/checkout/sessions`, form-encoded (nested keys as `a[b][0][c]`), Bearer secret key, and
+our idempotency key as the `Idempotency-Key` header, so a retried create returns the same session. Our
+order_id goes into `client_reference_id`, the session's `metadata[order_id]` and the PaymentIntent's
+`payment_intent_data[metadata][order_id]` (the last one is what reaches `charge.refunded`). Our expiry is
+sent as `expires_at` when it lies 31 minutes to 23 hours ahead; otherwise none is sent and Stripe's
+default of 24 hours applies (a clamped value would change between retries of one Idempotency-Key, which
+Stripe refuses; a payment paid after our own expiry is still accepted by SQL).
+
+Amounts: Stripe's units are minor units with Stripe's own decimals per currency: zero-decimal currencies
+(JPY, KRW, VND ...) are sent as is; three-decimal ones (BHD, JOD, KWD, OMR, TND) are x1000 and must end in 0
+(an amount that does not is refused, never rounded); ISK is sent with two decimals although ISO gives it
+none (whole krónur only, which our exponent-0 amounts always are); everything else has two decimals.
+
+Signature: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`; each v1 is HMAC-SHA256, keyed with the
+whole endpoint secret (`whsec_...` as UTF-8, not decoded), over `"{t}." + raw body`. Any v1 may match
+(secret rotation); other schemes (v0) are ignored. Unlike Stripe's SDK we reject timestamps more than 300 s
+old *and* more than 300 s in the future.
+
+Event key: Stripe's event `id` (`evt_...`). Status lookups (`GET /v1/checkout/sessions/{id}`) are keyed
+`status:{session id}:{our status}`.
+
+Status mapping:
+    checkout.session.completed -> paid when payment_status is paid or no_payment_required, pending when
+    unpaid (an async method is still running); checkout.session.async_payment_succeeded -> paid;
+    checkout.session.async_payment_failed -> failed; checkout.session.expired -> expired;
+    charge.refunded -> refunded (full or partial); every other type -> None (ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from . import _http
+from ._payload import dig, from_unix, header, integer, load_object, text
+from .amounts import from_provider_units, to_provider_units
+from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .errors import WebhookPayloadError, WebhookSignatureError
+
+API_BASE = "https://api.stripe.com"
+TOLERANCE_SECONDS = 300
+
+ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+# Stripe accepts expires_at between 30 minutes and 24 hours after creation. We send ours only when it is
+# clearly inside (31 minutes to 23 hours ahead); see _expires_at.
+_MIN_EXPIRY = timedelta(minutes=31)
+_MAX_EXPIRY = timedelta(hours=23)
+
+
+def stripe_exponent(currency: str) -> int:
+    """How many decimals Stripe's integer amounts carry for `currency`."""
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def to_stripe_amount(amount_minor: int, currency: str, exponent: int) -> int:
+    """Our minor units as Stripe's; ProviderError(`amount_not_representable`) if not exact."""
+    provider_exponent = stripe_exponent(currency)
+    return to_provider_units(
+        amount_minor,
+        exponent,
+        provider_exponent,
+        provider="stripe",
+        currency=currency,
+        multiple_of=10 if provider_exponent == 3 else 1,
+    )
+
+
+def _expires_at(ours: datetime, now: datetime) -> datetime | None:
+    """The `expires_at` to send: ours when it is 31 minutes to 23 hours ahead, else None (Stripe's default,
+    24 hours). Never a value derived from the clock: a retry under the same Idempotency-Key must send the
+    same parameters, and a payment with the usual 24-hour expiry stays on the "None" side for its first hour.
+    """
+    return ours if now + _MIN_EXPIRY <= ours <= now + _MAX_EXPIRY else None
+
+
+def form_encode(params: Mapping[str, Any]) -> bytes:
+    """Stripe's form encoding: nested mappings as `a[b]`, lists always indexed, None skipped."""
+    pairs: list[tuple[str, str]] = []
+
+    def add(prefix: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                add(f"{prefix}[{key}]", item)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                add(f"{prefix}[{index}]", item)
+        elif isinstance(value, bool):
+            pairs.append((prefix, "true" if value else "false"))
+        else:
+            pairs.append((prefix, str(value)))
+
+    for key, value in params.items():
+        add(key, value)
+    return urlencode(pairs).encode()
+
+
+def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The v1 signature Stripe sends for `body` at `timestamp`."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def parse_signature_header(value: str) -> tuple[int, list[str]]:
+    """(timestamp, v1 signatures) from a Stripe-Signature header; WebhookSignatureError if unusable."""
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for item in value.split(","):
+        scheme, sep, content = item.strip().partition("=")
+        if not sep:
+            continue
+        if scheme == "t" and content.isdigit():
+            timestamp = int(content)
+        elif scheme == "v1":
+            signatures.append(content)
+    if timestamp is None:
+        raise WebhookSignatureError("malformed_signature", "Stripe-Signature has no usable timestamp")
+    if not signatures:
+        raise WebhookSignatureError("missing_signature", "Stripe-Signature has no v1 signature")
+    return timestamp, signatures
+
+
+def normalize_status(event_type: str, obj: Mapping[str, Any]) -> PaymentStatus | None:
+    if event_type == "checkout.session.completed":
+        payment_status = obj.get("payment_status")
+        if payment_status in ("paid", "no_payment_required"):
+            return "paid"
+        return "pending" if payment_status == "unpaid" else None
+    fixed: dict[str, PaymentStatus] = {
+        "checkout.session.async_payment_succeeded": "paid",
+        "checkout.session.async_payment_failed": "failed",
+        "checkout.session.expired": "expired",
+        "charge.refunded": "refunded",
+    }
+    return fixed.get(event_type)
+
+
+def _describe(body: Any) -> tuple[str | None, str | None]:
+    error = dig(body, "error")
+    if isinstance(error, dict):
+        return text(error, "code") or text(error, "type"), text(error, "message")
+    return None, None
+
+
+def _amount(
+    obj: Mapping[str, Any], field: str, exponents: Mapping[str, int]
+) -> tuple[int | None, str | None]:
+    currency = (text(obj, "currency") or "").upper() or None
+    units = integer(obj, field)
+    if currency is None or units is None or currency not in exponents:
+        return None, currency
+    return from_provider_units(units, stripe_exponent(currency), exponents[currency]), currency
+
+
+class StripeProvider:
+    """Stripe Checkout sessions, session lookups and signed webhooks."""
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        base_url: str | None,
+        http: httpx.Client,
+        timeout: float = 10.0,
+        api_version: str | None = None,
+    ) -> None:
+        self._secret_key = secret_key
+        self._webhook_secret = webhook_secret
+        self._base = (base_url or API_BASE).rstrip("/")
+        self._http = http
+        self._timeout = timeout
+        self._api_version = api_version
+
+    def __repr__(self) -> str:
+        return f"StripeProvider(base={self._base!r})"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._secret_key}", "Accept": "application/json"}
+        if self._api_version:
+            headers["Stripe-Version"] = self._api_version
+        return headers
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        units = to_stripe_amount(request.amount_minor, request.currency, request.exponent)
+        now = datetime.now(UTC)
+        expires_at = _expires_at(request.expires_at, now)
+        tags = {"order_id": request.order_id, "plan_code": request.plan_code}
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": units,
+                        "product_data": {"name": request.plan_name},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "client_reference_id": request.order_id,
+            "metadata": tags,
+            "payment_intent_data": {"metadata": tags},
+            "customer_email": request.customer_email,
+            "success_url": request.return_url,
+            "cancel_url": request.cancel_url,
+            "expires_at": int(expires_at.timestamp()) if expires_at else None,
+        }
+        headers = self._headers() | {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Idempotency-Key": request.idempotency_key,
+        }
+        response = _http.send(
+            self._http,
+            self.name,
+            "POST",
+            f"{self._base}/v1/checkout/sessions",
+            timeout=self._timeout,
+            headers=headers,
+            content=form_encode(params),
+        )
+        data = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        session_id, url = text(data, "id"), text(data, "url")
+        if session_id is None or url is None:
+            raise _http.bad_response(self.name, "the session id and url", response.status_code)
+        return CheckoutResult(
+            provider_payment_id=session_id,
+            redirect_url=url,
+            token=None,
+            expires_at=from_unix(data.get("expires_at")) or expires_at or now + timedelta(hours=24),
+        )
+
+    def fetch_status(
+        self, order_id: str, provider_payment_id: str | None, *, amount_exponent: int
+    ) -> PaymentEvent | None:
+        if provider_payment_id is None:
+            return None  # Stripe cannot look a session up by our reference; the session id is the key
+        response = _http.send(
+            self._http,
+            self.name,
+            "GET",
+            f"{self._base}/v1/checkout/sessions/{quote(provider_payment_id, safe='')}",
+            timeout=self._timeout,
+            headers=self._headers(),
+            params={"expand[]": "payment_intent.latest_charge"},
+        )
+        if response.status_code == 404:
+            return None
+        session = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        charge = dig(session, "payment_intent", "latest_charge")
+        status: PaymentStatus
+        if session.get("status") == "expired":
+            status = "expired"
+        elif session.get("status") == "complete" and session.get("payment_status") in (
+            "paid",
+            "no_payment_required",
+        ):
+            # Any refund, full or partial, as charge.refunded is treated.
+            refunded = dig(charge, "refunded") is True or (integer(charge, "amount_refunded") or 0) > 0
+            status = "refunded" if refunded else "paid"
+        elif dig(session, "payment_intent", "status") == "canceled" or (
+            session.get("status") == "complete"
+            and dig(session, "payment_intent", "status") == "requires_payment_method"
+        ):
+            status = "failed"  # the async payment failed; the customer would need a new checkout
+        else:
+            status = "pending"
+        currency = (text(session, "currency") or "").upper()
+        amount, currency_code = _amount(session, "amount_total", {currency: amount_exponent})
+        return PaymentEvent(
+            event_key=f"status:{provider_payment_id}:{status}",
+            event_type=f"checkout.session.{session.get('status') or 'unknown'}",
+            order_id=text(session, "client_reference_id")
+            or text(session, "metadata", "order_id")
+            or order_id,
+            status=status,
+            amount_minor=amount,
+            currency=currency_code,
+            occurred_at=from_unix(dig(charge, "created")) if status == "paid" else None,
+            payload=session,
+        )
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> None:
+        value = header(headers, "Stripe-Signature")
+        if not value:
+            raise WebhookSignatureError("missing_signature", "no Stripe-Signature header")
+        timestamp, signatures = parse_signature_header(value)
+        expected = compute_signature(self._webhook_secret, timestamp, body).encode()
+        if not any(hmac.compare_digest(expected, candidate.encode()) for candidate in signatures):
+            raise WebhookSignatureError("bad_signature", "no Stripe v1 signature matches the body")
+        current = time.time() if now is None else now
+        if timestamp < current - TOLERANCE_SECONDS:
+            raise WebhookSignatureError("stale_timestamp", "Stripe-Signature timestamp is too old")
+        if timestamp > current + TOLERANCE_SECONDS:
+            raise WebhookSignatureError("future_timestamp", "Stripe-Signature timestamp is in the future")
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, exponents: Mapping[str, int]
+    ) -> PaymentEvent:
+        event = load_object(body, self.name)
+        event_id, event_type = text(event, "id"), text(event, "type")
+        if event_id is None or event_type is None:
+            raise WebhookPayloadError("malformed_body", "stripe event lacks id or type")
+        obj = dig(event, "data", "object")
+        if not isinstance(obj, dict):
+            raise WebhookPayloadError("malformed_body", "stripe event lacks data.object")
+        status = normalize_status(event_type, obj)
+        amount_field = "amount_refunded" if event_type == "charge.refunded" else "amount_total"
+        amount, currency = _amount(obj, amount_field, exponents)
+        order_id = text(obj, "metadata", "order_id")
+        if event_type.startswith("checkout.session."):
+            order_id = text(obj, "client_reference_id") or order_id
+        return PaymentEvent(
+            event_key=event_id,
+            event_type=event_type,
+            order_id=order_id,
+            status=status,
+            amount_minor=amount,
+            currency=currency,
+            occurred_at=from_unix(event.get("created")),
+            payload=event,
+        )

@@ -1,0 +1,101 @@
+"""POST /webhooks/{provider}: signed payment events, at least once and in any order.
+
+Order of work: cap the body (1 MiB), verify the signature over the raw bytes (before any database work),
+normalize, then one call to apply_payment_event, which claims the event in the ledger and applies it in a
+single transaction. Answers:
+  200  applied, duplicate, ignored (including event types we do not handle: a 4xx would make providers
+       disable the endpoint)
+  400  malformed body          401  bad or missing signature          413  body too large
+  503  database unreachable: the provider retries later and nothing is lost
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from thinbase.functions.payments.providers.base import PaymentEvent, Provider
+from thinbase.functions.payments.providers.errors import WebhookPayloadError, WebhookSignatureError
+
+from thinbase.db import Caller
+from thinbase.functions._shared.context import call_rpc
+from thinbase.functions._shared.http import HttpError, read_body
+
+log = logging.getLogger("thinbase.webhooks")
+
+
+async def _record_unhandled(request: Request, provider: Provider, event: PaymentEvent) -> str:
+    """Event types we do not act on are still written to the ledger, as ignored, for operators to see."""
+    claim: list[dict[str, Any]] = await call_rpc(
+        request,
+        "claim_webhook_event",
+        {
+            "provider": provider.name,
+            "event_key": event.event_key,
+            "event_type": event.event_type,
+            "payload": event.payload,
+        },
+        caller=Caller.service(),
+    )
+    if claim[0]["outcome"] == "claimed":
+        await call_rpc(
+            request,
+            "complete_webhook_event",
+            {"event_id": claim[0]["event_id"], "status": "ignored", "error": "unhandled event type"},
+            caller=Caller.service(),
+        )
+        return "ignored"
+    return str(claim[0]["outcome"])
+
+
+async def webhook(request: Request) -> JSONResponse:
+    providers: dict[str, Provider] = request.app.state.providers
+    provider = providers.get(request.path_params["provider"])
+    if provider is None:
+        raise HttpError(404, "unknown_provider", "No such payment provider is configured here.")
+    body = await read_body(request)
+    try:
+        provider.verify_webhook(request.headers, body)
+    except WebhookSignatureError as exc:
+        log.warning("webhook signature rejected: %s", exc, extra={"provider": provider.name})
+        raise HttpError(401, "invalid_signature", "The webhook signature did not verify.") from exc
+    try:
+        exponents = await run_in_threadpool(request.app.state.catalog.exponents)
+        event = provider.parse_webhook(request.headers, body, exponents=exponents)
+    except WebhookPayloadError as exc:
+        log.warning("webhook payload rejected: %s", exc, extra={"provider": provider.name})
+        raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc
+
+    request.state.log_extra = {"provider": provider.name, "event_key": event.event_key}
+    if event.status is None or event.order_id is None:
+        outcome = await _record_unhandled(request, provider, event)
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    rows: list[dict[str, Any]] = await call_rpc(
+        request,
+        "apply_payment_event",
+        {
+            "provider": provider.name,
+            "event_key": event.event_key,
+            "event_type": event.event_type,
+            "order_id": event.order_id,
+            "status": event.status,
+            "amount_minor": event.amount_minor,
+            "currency": event.currency,
+            "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
+            "payload": event.payload,
+        },
+        caller=Caller.service(),
+    )
+    result = rows[0]
+    log.info("webhook %s", result["outcome"], extra={"provider": provider.name, "event_key": event.event_key})
+    return JSONResponse(
+        {"received": True, "outcome": result["outcome"], "payment_status": result["payment_status"]}
+    )
+
+
+routes = [Route("/webhooks/{provider}", webhook, methods=["POST"])]

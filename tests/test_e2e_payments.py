@@ -1,0 +1,214 @@
+"""End to end over real HTTP against the local stack: a user signed up with `thinbase local user create`
+starts a checkout at a provider (a local fake of its documented API), the provider sends signed
+webhooks, and the subscription follows — duplicates change nothing, refunds and late events behave as
+"Core schema I" says, and the audit log shows it all."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import EdgeServer, serve_edge
+from tests.providers.fakes import MidtransFake, StripeFake
+from thinbase.cli.local_stack import LocalStack
+from thinbase.cli.main import app as cli
+
+RETURN_URL = "https://app.example.test/billing/done"
+
+
+@pytest.fixture(scope="module")
+def stripe_fake() -> Iterator[StripeFake]:
+    with StripeFake(secret_key="sk_test_e2e", webhook_secret="whsec_e2e_secret") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def midtrans_fake() -> Iterator[MidtransFake]:
+    with MidtransFake(server_key="SB-Mid-server-e2e") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shop(stack: LocalStack, stripe_fake: StripeFake, midtrans_fake: MidtransFake) -> Iterator[EdgeServer]:
+    with serve_edge(
+        stack,
+        PAYMENT_PROVIDER="stripe",
+        ALLOWED_RETURN_URLS=RETURN_URL,
+        STRIPE_SECRET_KEY="sk_test_e2e",
+        STRIPE_WEBHOOK_SECRET="whsec_e2e_secret",
+        STRIPE_BASE_URL=stripe_fake.url,
+        MIDTRANS_SERVER_KEY="SB-Mid-server-e2e",
+        MIDTRANS_BASE_URL=midtrans_fake.url,
+    ) as server:
+        yield server
+
+
+def signup() -> dict[str, Any]:
+    result = CliRunner().invoke(
+        cli, ["local", "user", "create", f"buyer-{uuid.uuid4().hex[:8]}@example.test", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)["data"]
+    return data
+
+
+def subscription(stack: LocalStack, user_id: str) -> dict[str, Any]:
+    with stack.superuser_connection() as conn:
+        row = conn.execute(
+            "select plan_code, status, current_period_start, current_period_end, funded_by_payment_id "
+            "from public.subscriptions where user_id = %s",
+            (user_id,),
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def post_webhook(client: httpx.Client, provider: str, signed: tuple[dict[str, str], bytes]) -> httpx.Response:
+    headers, body = signed
+    return client.post(f"/webhooks/{provider}", content=body, headers=headers)
+
+
+def test_stripe_checkout_to_active_subscription_and_back(
+    stack: LocalStack, shop: EdgeServer, stripe_fake: StripeFake
+) -> None:
+    user = signup()
+    auth = {"Authorization": f"Bearer {user['access_token']}"}
+    with httpx.Client(base_url=shop.url, timeout=30) as client:
+        assert client.post("/payments/checkout", json={"plan": "PRO"}).status_code == 401
+
+        first = client.post("/payments/checkout", json={"plan": "PRO", "currency": "USD"}, headers=auth)
+        assert first.status_code == 200, first.text
+        checkout = first.json()
+        assert checkout["provider"] == "stripe"
+        assert (checkout["amount_minor"], checkout["currency"]) == (900, "USD")
+        assert checkout["redirect_url"]
+        sessions_before = len(stripe_fake.sessions)
+        again = client.post("/payments/checkout", json={"plan": "PRO", "currency": "USD"}, headers=auth)
+        assert again.json()["payment_id"] == checkout["payment_id"]
+        assert len(stripe_fake.sessions) == sessions_before  # the same open checkout, no second session
+
+        order_id = checkout["order_id"]
+        stripe_fake.set_status(order_id, "complete")
+        paid = stripe_fake.event("checkout.session.completed", order_id)
+        answer = post_webhook(client, "stripe", paid)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["outcome"] == "applied"
+        active = subscription(stack, user["id"])
+        assert (active["plan_code"], active["status"]) == ("PRO", "active")
+        assert str(active["funded_by_payment_id"]) == checkout["payment_id"]
+
+        for _ in range(3):  # at-least-once delivery: the same event again changes nothing
+            duplicate = post_webhook(client, "stripe", paid)
+            assert (duplicate.status_code, duplicate.json()["outcome"]) == (200, "duplicate")
+        assert subscription(stack, user["id"]) == active
+
+        tampered_headers, tampered_body = paid
+        forged = client.post(
+            "/webhooks/stripe", content=tampered_body.replace(b'"paid"', b'"PAID"'), headers=tampered_headers
+        )
+        assert forged.status_code == 401
+        assert forged.json()["error"]["code"] == "invalid_signature"
+
+        stripe_fake.set_status(order_id, "complete", refunded=True)
+        refund = post_webhook(client, "stripe", stripe_fake.event("charge.refunded", order_id))
+        assert (refund.status_code, refund.json()["outcome"]) == (200, "applied")
+        assert refund.json()["payment_status"] == "refunded"
+        back = subscription(stack, user["id"])
+        assert (back["plan_code"], back["status"], back["current_period_end"]) == ("FREE", "active", None)
+
+        unknown = post_webhook(client, "stripe", stripe_fake.event("customer.created", order_id))
+        assert (unknown.status_code, unknown.json()["outcome"]) == (200, "ignored")
+
+    with stack.superuser_connection() as conn:
+        actions = [
+            row["action"]
+            for row in conn.execute(
+                "select action from private.audit_logs where entity_id in (%s, %s) order by id",
+                (user["id"], checkout["payment_id"]),
+            )
+        ]
+    assert "payments.insert" in actions
+    assert actions.count("subscriptions.update") == 2  # activated once, reverted once
+    assert actions.index("payments.insert") < actions.index("subscriptions.update")
+
+
+def test_midtrans_late_pending_after_settlement_is_ignored(
+    stack: LocalStack, shop: EdgeServer, midtrans_fake: MidtransFake
+) -> None:
+    user = signup()
+    auth = {"Authorization": f"Bearer {user['access_token']}"}
+    with httpx.Client(base_url=shop.url, timeout=30) as client:
+        created = client.post(
+            "/payments/checkout",
+            json={"plan": "PRO", "provider": "midtrans", "currency": "IDR"},
+            headers=auth,
+        )
+        assert created.status_code == 200, created.text
+        checkout = created.json()
+        assert checkout["token"]
+        order_id = checkout["order_id"]
+        settled = post_webhook(client, "midtrans", midtrans_fake.notification(order_id, "settlement"))
+        assert (settled.status_code, settled.json()["outcome"]) == (200, "applied")
+        late = post_webhook(client, "midtrans", midtrans_fake.notification(order_id, "pending"))
+        assert late.status_code == 200
+        assert (late.json()["outcome"], late.json()["payment_status"]) == ("ignored", "paid")
+    assert subscription(stack, user["id"])["plan_code"] == "PRO"
+    with stack.superuser_connection() as conn:
+        ledger = conn.execute(
+            "select status, last_error from private.webhook_events where order_id = %s order by received_at",
+            (order_id,),
+        ).fetchall()
+    assert [row["status"] for row in ledger] == ["processed", "ignored"]
+    assert "stale_or_repeated" in ledger[1]["last_error"]
+
+
+def test_provider_failure_leaves_the_payment_pending_and_retryable(
+    stack: LocalStack, shop: EdgeServer, stripe_fake: StripeFake
+) -> None:
+    user = signup()
+    auth = {"Authorization": f"Bearer {user['access_token']}"}
+    with httpx.Client(base_url=shop.url, timeout=30) as client:
+        stripe_fake.fail_next(500)
+        failed = client.post(
+            "/payments/checkout", json={"plan": "PRO_YEARLY", "currency": "EUR"}, headers=auth
+        )
+        assert failed.status_code == 502
+        assert failed.json()["error"]["code"] == "provider_error"
+        retried = client.post(
+            "/payments/checkout", json={"plan": "PRO_YEARLY", "currency": "EUR"}, headers=auth
+        )
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["redirect_url"]
+    with stack.superuser_connection() as conn:
+        rows = conn.execute("select status from public.payments where user_id = %s", (user["id"],)).fetchall()
+    assert [row["status"] for row in rows] == ["pending"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"plan": "NOPE"}, 400, "unknown_plan"),
+        ({"plan": "PRO", "provider": "paypal"}, 400, "unknown_provider"),
+        ({"plan": "PRO", "provider": "razorpay"}, 400, "provider_disabled"),
+        ({"plan": "PRO", "currency": "KWD"}, 400, "currency_not_available"),
+        ({"plan": "PRO", "return_url": "https://evil.example/"}, 400, "invalid_return_url"),
+        ({"currency": "USD"}, 400, "invalid_plan"),
+    ],
+)
+def test_checkout_rejects_bad_requests_with_clear_codes(
+    shop: EdgeServer, body: dict[str, Any], status: int, code: str
+) -> None:
+    user = signup()
+    response = httpx.post(
+        f"{shop.url}/payments/checkout",
+        json=body,
+        headers={"Authorization": f"Bearer {user['access_token']}"},
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
