@@ -16,12 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
-from thinbase.functions.payments.providers.errors import ProviderError, ProviderTimeout
 
 from thinbase.db import Caller
 from thinbase.functions._shared.context import call_rpc, require_user
 from thinbase.functions._shared.http import HttpError, optional_string, read_json_object
+from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
+from thinbase.functions.payments.providers.errors import ProviderError, ProviderTimeout
 
 log = logging.getLogger("thinbase.checkout")
 KNOWN_PROVIDERS = ("midtrans", "doku", "stripe", "lemonsqueezy", "razorpay")

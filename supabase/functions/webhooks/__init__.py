@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from thinbase.functions.payments.providers.base import PaymentEvent, Provider
-from thinbase.functions.payments.providers.errors import WebhookPayloadError, WebhookSignatureError
 
 from thinbase.db import Caller
 from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import HttpError, read_body
+from thinbase.functions.payments.providers.base import PaymentEvent, Provider
+from thinbase.functions.payments.providers.errors import WebhookPayloadError, WebhookSignatureError
 
 log = logging.getLogger("thinbase.webhooks")
 
