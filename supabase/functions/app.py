@@ -9,13 +9,15 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from thinbase.cli.paths import LOCAL_DIR
 from thinbase.db import Database, open_database
 from thinbase.errors import DatabaseUnavailable
-from thinbase.functions import checkout, health, rest_gateway, webhooks
+from thinbase.functions import avatar, checkout, contact, health, rest_gateway, webhooks
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.functions._shared.catalog import Catalog
 from thinbase.functions._shared.errors import (
@@ -25,8 +27,17 @@ from thinbase.functions._shared.errors import (
 )
 from thinbase.functions._shared.http import HttpError
 from thinbase.functions._shared.logging import RequestLogMiddleware
+from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, SupabaseStorage
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.settings import Settings, load_settings
+
+CORS_EXPOSED_HEADERS = [
+    "X-Request-Id",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 
 
 async def _http_error_handler(request: Request, exc: Exception) -> Response:
@@ -39,12 +50,28 @@ async def _database_unavailable_handler(request: Request, exc: Exception) -> Res
     return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.")
 
 
+def _avatar_storage(settings: Settings, http: httpx.Client) -> AvatarStorage | None:
+    if settings.serves_local_gateway:
+        return LocalStorage(
+            LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, settings.database_url
+        )
+    if settings.supabase_url and settings.anon_key:
+        return SupabaseStorage(settings.supabase_url, settings.anon_key, http)
+    return None
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
     """Build the app; `database` defaults to the adapter the settings select (DESIGN.md)."""
     settings = settings or load_settings()
-    routes: list[BaseRoute] = [*health.routes, *checkout.routes, *webhooks.routes]
+    routes: list[BaseRoute] = [
+        *health.routes,
+        *checkout.routes,
+        *webhooks.routes,
+        *contact.routes,
+        *avatar.routes,
+    ]
     if settings.serves_local_gateway:
-        routes += rest_gateway.routes
+        routes += [*rest_gateway.routes, *avatar.local_routes]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             app.state.http = http
             app.state.authenticator = Authenticator(settings, http)
             app.state.providers = build_providers(settings, http)
+            app.state.avatar_storage = _avatar_storage(settings, http)
             try:
                 yield
             finally:
@@ -64,7 +92,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestLogMiddleware)],
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                allow_headers=["authorization", "apikey", "content-type", "idempotency-key", "x-client-info"],
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=600,
+            ),
+        ],
         exception_handlers={
             HttpError: _http_error_handler,
             DatabaseUnavailable: _database_unavailable_handler,

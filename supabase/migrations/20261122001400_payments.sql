@@ -144,7 +144,10 @@ begin
   );
   if not limited.allowed then
     raise exception using errcode = 'PT429', message = 'rate_limited',
-      detail = pg_catalog.json_build_object('retry_after_seconds', limited.retry_after_seconds)::text,
+      detail = pg_catalog.json_build_object(
+        'retry_after_seconds', limited.retry_after_seconds, 'limit', limited.request_limit,
+        'reset_at', limited.reset_at
+      )::text,
       hint = 'Too many checkouts started; try again later.';
   end if;
 

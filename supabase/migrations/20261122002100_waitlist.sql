@@ -35,7 +35,10 @@ begin
   );
   if not limited.allowed then
     raise exception using errcode = 'PT429', message = 'rate_limited',
-      detail = pg_catalog.json_build_object('retry_after_seconds', limited.retry_after_seconds)::text,
+      detail = pg_catalog.json_build_object(
+        'retry_after_seconds', limited.retry_after_seconds, 'limit', limited.request_limit,
+        'reset_at', limited.reset_at
+      )::text,
       hint = 'Too many sign-ups from this address; try again later.';
   end if;
   insert into public.waitlist as w (email, source, ip_hash)

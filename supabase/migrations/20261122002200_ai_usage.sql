@@ -272,6 +272,14 @@ begin
     raise exception using errcode = 'PT404', message = 'reservation_not_found',
       detail = format('No AI reservation %s.', commit_ai_usage.reservation_id);
   end if;
+  -- A concurrent commit of the same reservation held the lock and won: return its row (this statement's
+  -- snapshot sees it) instead of failing on request_id's unique index.
+  if hold.status = 'committed' then
+    select u.* into result from public.ai_usage as u where u.request_id = hold.id;
+    if found then
+      return result;
+    end if;
+  end if;
   was_held := hold.status = 'held';
   update private.ai_holds as h set status = 'committed' where h.id = hold.id;
   update private.ai_monthly_usage as m

@@ -59,16 +59,19 @@ begin
     raise exception using errcode = 'PT400', message = 'invalid_message', detail = 'A message is 1-5000 characters.';
   end if;
   select * into limited from private.consume_rate_limit(
-    'contact', coalesce(client_ip, 'unknown-ip'), settings.contact_limit, settings.contact_window_seconds
+    'contact', coalesce(nullif(btrim(client_ip), ''), 'unknown-ip'), settings.contact_limit, settings.contact_window_seconds
   );
   if not limited.allowed then
     raise exception using errcode = 'PT429', message = 'rate_limited',
-      detail = pg_catalog.json_build_object('retry_after_seconds', limited.retry_after_seconds)::text,
+      detail = pg_catalog.json_build_object(
+        'retry_after_seconds', limited.retry_after_seconds, 'limit', limited.request_limit,
+        'reset_at', limited.reset_at
+      )::text,
       hint = 'Too many messages from this address; try again later.';
   end if;
   insert into private.contact_submissions as c (name, email, message, ip_hash)
   values (btrim(record_contact_submission.name), private.normalize_email(record_contact_submission.email),
-    record_contact_submission.message, private.hash_ip(client_ip))
+    record_contact_submission.message, private.hash_ip(nullif(btrim(client_ip), '')))
   returning c.* into result;
   return result;
 end;

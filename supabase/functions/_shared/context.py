@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,16 +48,29 @@ def forwarded_headers(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k not in ("authorization", "apikey", "cookie")}
 
 
+def rate_limit_headers(details: str | None) -> dict[str, str]:
+    """X-RateLimit-* and Retry-After from a PT429 error's JSON detail (retry_after_seconds, limit)."""
+    try:
+        info = json.loads(details or "{}")
+        retry = max(int(info.get("retry_after_seconds", 60)), 1)
+    except (ValueError, TypeError, AttributeError):
+        info, retry = {}, 60
+    headers = {
+        "Retry-After": str(retry),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(time.time()) + retry),
+    }
+    if isinstance(info.get("limit"), int):
+        headers["X-RateLimit-Limit"] = str(info["limit"])
+    return headers
+
+
 def http_error_from_rpc(error: RpcError) -> HttpError:
     """Our RPCs raise PTxxx with a snake_case code as message and a human detail: pass both on."""
     headers: dict[str, str] = {}
     message = error.details or error.message
-    if error.status == 429 and error.details:
-        try:
-            retry = int(json.loads(error.details)["retry_after_seconds"])
-        except (ValueError, KeyError, TypeError):
-            retry = 60
-        headers["Retry-After"] = str(retry)
+    if error.status == 429:
+        headers = rate_limit_headers(error.details)
         message = error.hint or "Too many requests; try again later."
     if error.code.startswith("PT") and error.status < 500:
         return HttpError(error.status, error.message, message, headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -9,6 +11,8 @@ from starlette.routing import Route
 
 from thinbase.db import Caller
 from thinbase.errors import DatabaseError
+from thinbase.functions.avatar.storage import LocalStorage
+from thinbase.settings import Settings
 
 
 async def health(request: Request) -> JSONResponse:
@@ -29,8 +33,30 @@ async def health(request: Request) -> JSONResponse:
                 "migration_version": row.get("migration_version"),
                 "time": row.get("database_time"),
             },
+            "features": features(request),
         }
     )
+
+
+def features(request: Request) -> dict[str, Any]:
+    """Which features are configured: names and booleans only, never a secret or a URL with credentials."""
+    settings: Settings = request.app.state.settings
+    storage = request.app.state.avatar_storage
+    return {
+        "auth": {"hs256": bool(settings.jwt_secret), "jwks": bool(settings.jwks_url)},
+        "payments": {
+            "providers": sorted(request.app.state.providers),
+            "default": settings.get("PAYMENT_PROVIDER") or None,
+            "return_urls": bool(settings.allowed_return_urls),
+        },
+        "ai": {
+            "configured": bool(settings.get("AI_PROVIDER") and settings.get("AI_API_KEY")),
+            "provider": settings.get("AI_PROVIDER") or None,
+        },
+        "email": {"configured": bool(settings.get("RESEND_API_KEY") and settings.get("EMAIL_FROM"))},
+        "storage": "local" if isinstance(storage, LocalStorage) else ("supabase" if storage else None),
+        "local_gateway": settings.serves_local_gateway,
+    }
 
 
 routes = [Route("/health", health, methods=["GET"])]

@@ -1,0 +1,149 @@
+"""POST /contact over real HTTP: validation, the record kept before sending, Resend success and failures
+(4xx, 5xx, timeout) against a local fake, and the per-IP rate limit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import EdgeServer, serve_edge
+from tests.fake_resend import FakeResend
+from thinbase.cli.local_stack import LocalStack
+from thinbase.functions.contact import email as email_module
+
+
+@pytest.fixture(scope="module")
+def resend() -> Iterator[FakeResend]:
+    with FakeResend() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def site(stack: LocalStack, resend: FakeResend) -> Iterator[EdgeServer]:
+    with serve_edge(
+        stack,
+        RESEND_API_KEY="re_test_key",
+        RESEND_BASE_URL=resend.url,
+        EMAIL_FROM="Site <hello@example.test>",
+        CONTACT_EMAIL="support@example.test",
+        TRUSTED_PROXY_HEADER="x-forwarded-for",
+    ) as server:
+        yield server
+
+
+def send(site: EdgeServer, body: dict[str, Any], ip: str | None = None) -> httpx.Response:
+    headers = {"X-Forwarded-For": f"203.0.113.99, {ip or '198.51.100.' + str(uuid.uuid4().int % 250)}"}
+    return httpx.post(f"{site.url}/contact", json=body, headers=headers, timeout=30)
+
+
+def row(stack: LocalStack, submission_id: str) -> dict[str, Any]:
+    with stack.superuser_connection() as conn:
+        found = conn.execute(
+            "select status, attempts, last_error, provider_message_id, email::text as email "
+            "from private.contact_submissions where id = %s",
+            (submission_id,),
+        ).fetchone()
+    assert found is not None
+    return found
+
+
+def test_a_message_is_recorded_and_sent(stack: LocalStack, site: EdgeServer, resend: FakeResend) -> None:
+    response = send(
+        site, {"name": "Ada <b>L</b>", "email": " Ada@Example.test ", "message": "Hi & <script>x</script>"}
+    )
+    assert response.status_code == 202, response.text
+    submission_id = response.json()["id"]
+    assert response.json()["status"] == "sent"
+    mail = resend.sent[-1]
+    assert mail["json"]["to"] == ["support@example.test"]
+    assert mail["json"]["reply_to"] == "ada@example.test"
+    assert mail["headers"]["idempotency-key"] == f"contact-{submission_id}"
+    assert "&lt;script&gt;" in mail["json"]["html"]  # autoescaped
+    assert "<script>" not in mail["json"]["html"]
+    assert "<script>x</script>" in mail["json"]["text"]  # the text part is plain text
+    assert row(stack, submission_id) | {} == {
+        "status": "sent",
+        "attempts": 1,
+        "last_error": None,
+        "provider_message_id": mail["id"],
+        "email": "ada@example.test",
+    }
+
+
+@pytest.mark.parametrize(
+    ("prepare", "code_fragment"),
+    [
+        (lambda fake: fake.fail_next(422, "validation_error"), "email_rejected_422"),
+        (lambda fake: fake.fail_next(500), "email_rejected_500"),
+        (lambda fake: fake.stall_next(11.0), "email_timeout"),
+    ],
+    ids=["4xx", "5xx", "timeout"],
+)
+def test_a_failed_send_is_kept_for_later(
+    stack: LocalStack, site: EdgeServer, resend: FakeResend, prepare: Any, code_fragment: str
+) -> None:
+    prepare(resend)
+    response = send(site, {"name": "Bob", "email": "bob@example.test", "message": "Please call me"})
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    kept = row(stack, response.json()["id"])
+    assert (kept["status"], kept["attempts"]) == ("failed", 1)
+    assert code_fragment in kept["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (
+            {"name": "Eve\r\nBcc: victim@example.test", "email": "eve@example.test", "message": "x"},
+            "invalid_name",
+        ),
+        (
+            {"name": "Eve", "email": "eve@example.test\r\nBcc: v@example.test", "message": "x"},
+            "invalid_email",
+        ),
+        ({"name": "Eve", "email": "a@example.test, b@example.test", "message": "x"}, "invalid_email"),
+        ({"name": "Eve", "email": "not-an-address", "message": "x"}, "invalid_email"),
+        ({"name": "", "email": "eve@example.test", "message": "x"}, "invalid_name"),
+        ({"name": "Eve", "email": "eve@example.test", "message": "x" * 5001}, "invalid_message"),
+        ({"name": "Eve", "email": "eve@example.test"}, "invalid_message"),
+    ],
+)
+def test_bad_input_is_refused(site: EdgeServer, body: dict[str, Any], code: str) -> None:
+    response = send(site, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_rate_limited_per_client_ip(site: EdgeServer) -> None:
+    ip = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    body = {"name": "Spam", "email": "spam@example.test", "message": "again"}
+    answers = [send(site, body, ip=ip) for _ in range(6)]
+    assert [a.status_code for a in answers[:5]] == [202] * 5
+    limited = answers[5]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.headers["X-RateLimit-Limit"] == "5"
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    # Another client (a different trusted rightmost entry, the same forged leftmost one) is not limited.
+    assert send(site, body).status_code == 202
+
+
+def test_templates_render_every_field() -> None:
+    html, text = email_module.render(
+        {
+            "id": "s-1",
+            "name": "N",
+            "email": "n@example.test",
+            "message": "m\nline 2",
+            "created_at": "2026-11-22",
+        }
+    )
+    for part in (html, text):
+        assert "s-1" in part
+        assert "n@example.test" in part
