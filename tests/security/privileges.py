@@ -26,13 +26,20 @@ order by 1
 """
 
 _FUNCTIONS = """
-select n.nspname || '.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' as name,
+select n.nspname || '.' || p.proname
+  || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' as name,
   p.prosecdef as definer, p.oid
 from pg_catalog.pg_proc as p join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
 where n.nspname in ('public', 'private') and p.prokind = 'f'
   and not exists (select 1 from pg_catalog.pg_depend as d where d.objid = p.oid and d.deptype = 'e')
 order by 1
 """
+
+
+def _has(conn: psycopg.Connection[dict[str, Any]], kind: str, role: str, oid: int, privilege: str) -> bool:
+    check = "has_table_privilege" if kind == "table" else "has_function_privilege"
+    row = conn.execute(f"select {check}(%s, %s, %s) as ok", (role, oid, privilege)).fetchone()
+    return bool(row and row["ok"])
 
 
 def snapshot(conninfo: str) -> dict[str, Any]:
@@ -45,12 +52,7 @@ def snapshot(conninfo: str) -> dict[str, Any]:
             grants: dict[str, list[str]] = {}
             columns: dict[str, list[str]] = {}
             for role in ROLES:
-                allowed = [
-                    priv
-                    for priv in TABLE_PRIVILEGES
-                    if conn.execute("select has_table_privilege(%s, %s, %s) as ok", (role, table["oid"], priv))
-                    .fetchone()["ok"]  # type: ignore[index]
-                ]
+                allowed = [priv for priv in TABLE_PRIVILEGES if _has(conn, "table", role, table["oid"], priv)]
                 if allowed:
                     grants[role] = allowed
                 partial = conn.execute(
@@ -69,12 +71,7 @@ def snapshot(conninfo: str) -> dict[str, Any]:
                     columns[role] = [row["grant"] for row in partial]
             tables[table["name"]] = {"rls": table["rls"], "grants": grants, "columns": columns}
         for fn in conn.execute(_FUNCTIONS).fetchall():
-            execute = [
-                role
-                for role in ROLES
-                if conn.execute("select has_function_privilege(%s, %s, 'EXECUTE') as ok", (role, fn["oid"]))
-                .fetchone()["ok"]  # type: ignore[index]
-            ]
+            execute = [role for role in ROLES if _has(conn, "function", role, fn["oid"], "EXECUTE")]
             functions[fn["name"]] = {"definer": fn["definer"], "execute": execute}
     return {"tables": tables, "functions": functions}
 

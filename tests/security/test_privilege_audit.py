@@ -26,7 +26,9 @@ def reviewed() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", ["tables", "functions"])
-def test_privileges_match_the_reviewed_allowlist(current: dict[str, Any], reviewed: dict[str, Any], kind: str) -> None:
+def test_privileges_match_the_reviewed_allowlist(
+    current: dict[str, Any], reviewed: dict[str, Any], kind: str
+) -> None:
     unexpected = {k: v for k, v in current[kind].items() if reviewed[kind].get(k) != v}
     missing = sorted(set(reviewed[kind]) - set(current[kind]))
     hint = "review the change, then: .venv/bin/python -m tests.security.privileges --write"
@@ -41,14 +43,18 @@ def test_every_table_has_rls(current: dict[str, Any]) -> None:
 def test_anon_reaches_only_the_public_surface(current: dict[str, Any]) -> None:
     """What someone holding only the anon key can touch (SECURITY.md, threat model)."""
     anon_functions = sorted(
-        name for name, fn in current["functions"].items() if "anon" in fn["execute"] and name.startswith("public.")
+        name
+        for name, fn in current["functions"].items()
+        if "anon" in fn["execute"] and name.startswith("public.")
     )
     assert anon_functions == [
         "public.currency_exponents()",
         "public.join_waitlist(email text, source text)",
         "public.plan_catalog()",
     ]
-    anon_tables = {name: t["grants"]["anon"] for name, t in current["tables"].items() if "anon" in t["grants"]}
+    anon_tables = {
+        name: t["grants"]["anon"] for name, t in current["tables"].items() if "anon" in t["grants"]
+    }
     assert anon_tables == {
         "public.currencies": ["SELECT"],
         "public.plan_prices": ["SELECT"],
@@ -57,5 +63,7 @@ def test_anon_reaches_only_the_public_surface(current: dict[str, Any]) -> None:
 
 
 def test_no_security_definer_function_is_exposed(current: dict[str, Any]) -> None:
-    exposed = [name for name, fn in current["functions"].items() if name.startswith("public.") and fn["definer"]]
+    exposed = [
+        name for name, fn in current["functions"].items() if name.startswith("public.") and fn["definer"]
+    ]
     assert exposed == []

@@ -63,6 +63,9 @@ async def webhook(request: Request) -> JSONResponse:
     except WebhookSignatureError as exc:
         log.warning("webhook signature rejected: %s", exc, extra={"provider": provider.name})
         raise HttpError(401, "invalid_signature", "The webhook signature did not verify.") from exc
+    except WebhookPayloadError as exc:  # schemes that sign fields (Midtrans) must parse before verifying
+        log.warning("webhook payload rejected: %s", exc, extra={"provider": provider.name})
+        raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc
     try:
         exponents = await run_in_threadpool(request.app.state.catalog.exponents)
         event = provider.parse_webhook(request.headers, body, exponents=exponents)
