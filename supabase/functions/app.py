@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,7 +18,7 @@ from starlette.routing import BaseRoute
 from thinbase.cli.paths import LOCAL_DIR
 from thinbase.db import Database, open_database
 from thinbase.errors import DatabaseUnavailable
-from thinbase.functions import avatar, checkout, contact, health, rest_gateway, webhooks
+from thinbase.functions import ai, avatar, checkout, contact, health, rest_gateway, webhooks
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.functions._shared.catalog import Catalog
 from thinbase.functions._shared.errors import (
@@ -31,6 +32,7 @@ from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, Supab
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.settings import Settings, load_settings
 
+WORKER_THREADS = 200
 CORS_EXPOSED_HEADERS = [
     "X-Request-Id",
     "Retry-After",
@@ -69,12 +71,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         *webhooks.routes,
         *contact.routes,
         *avatar.routes,
+        *ai.routes,
     ]
     if settings.serves_local_gateway:
         routes += [*rest_gateway.routes, *avatar.local_routes]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Database and provider calls run in worker threads; a streamed AI answer holds one while it waits,
+        # so allow more than anyio's default 40 before everything queues.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         owned = database is None
         app.state.database = database or open_database(settings)
         app.state.catalog = Catalog(app.state.database)
