@@ -1,20 +1,30 @@
-"""`thinbase db …`: the schema — its lint and its pgTAP tests."""
+"""`thinbase db …`: the schema — push it, compare it with the target's history, generate types, lint it and
+run its pgTAP tests."""
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import psycopg
 import typer
 
+from thinbase.cli import migrations
+from thinbase.cli import target as targets
+from thinbase.cli.common import JsonOption, resolve_target, session
 from thinbase.cli.local_stack import LocalStack, StackError
-from thinbase.cli.output import ExitCode, fail, progress
-from thinbase.cli.paths import SQL_TESTS_DIR
-from thinbase.cli.supabase_cli import SupabaseCliMissing, run_supabase
+from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
+from thinbase.cli.paths import ROOT, SQL_TESTS_DIR
+from thinbase.cli.supabase_cli import SupabaseCliMissing, run_supabase, stream_supabase
+from thinbase.errors import ConfigurationError
 
-app = typer.Typer(help="The database schema: lint it and run its pgTAP tests.")
+app = typer.Typer(
+    help="The database schema: push migrations, compare with the target's history, types, lint, tests."
+)
 
 LINTED_SCHEMAS = "public,private"
 
@@ -88,3 +98,202 @@ def run_tests(
         )
     if result.returncode != 0:
         raise typer.Exit(int(ExitCode.FAILURE))
+
+
+# -- status and push -------------------------------------------------------------------------------------
+
+
+def _migration_target(as_json: bool = False) -> tuple[targets.Target, str, str]:
+    target = resolve_target(as_json)
+    try:
+        url, label = targets.migration_url(target)
+    except ConfigurationError as exc:
+        fail(str(exc), as_json=as_json)
+    return target, url, label
+
+
+def _status_report(as_json: bool) -> dict[str, Any]:
+    """Local files against the target's history: fully over a direct connection, by latest version
+    through the API (a project configured with SUPABASE_URL only)."""
+    target = resolve_target(as_json)
+    local = migrations.local_migrations()
+    if target.kind == "supabase":
+        with session(as_json) as db:
+            rows = db.call("health")
+        version = rows[0]["migration_version"] if rows else None
+        return migrations.summary(
+            migrations.compare_latest(local, version), target.label, checked="latest_version"
+        )
+    try:
+        url, label = targets.migration_url(target)
+    except ConfigurationError as exc:
+        fail(str(exc), as_json=as_json)
+    try:
+        applied = migrations.applied_migrations(url)
+    except psycopg.Error as exc:
+        fail(
+            f"cannot read the migration history of {label}: {str(exc).strip()}",
+            hint="is the database up and DATABASE_URL right? (`thinbase local up` for the local stack)",
+            as_json=as_json,
+        )
+    return migrations.summary(migrations.compare(local, applied), label)
+
+
+def _show_status(report: dict[str, Any], *, only_open: bool = False) -> None:
+    rows = [
+        (m["version"], m["name"], m["state"], m["detail"] or "")
+        for m in report["migrations"]
+        if not only_open or m["state"] != "applied"
+    ]
+    table(("version", "name", "state", "detail"), rows, title=f"migrations on {report['target']}")
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Compare the local migration files with the target's applied history.
+
+    Exits 4 when a migration is pending or the history drifted (a file edited after it was applied, a
+    version applied that no local file has): the first thing to check when billing or webhooks "feel
+    inconsistent"."""
+    report = _status_report(as_json)
+    if as_json:
+        emit_json(report)
+    else:
+        _show_status(report, only_open=len(report["migrations"]) > 30)
+        if report["up_to_date"]:
+            progress(f"up to date: {report['applied']} migrations applied")
+        else:
+            progress(f"{len(report['pending'])} pending, {len(report['drift'])} drifted")
+    if not report["up_to_date"]:
+        raise typer.Exit(int(ExitCode.DRIFT))
+
+
+@app.command()
+def push(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be applied; change nothing.")
+    ] = False,
+    include_all: Annotated[
+        bool,
+        typer.Option(
+            "--include-all", help="Also apply pending migrations older than the latest applied one."
+        ),
+    ] = False,
+) -> None:
+    """Apply pending migrations to the target with the real Supabase CLI (`supabase db push`).
+
+    The target is DATABASE_URL's database, or the local stack (also when DATABASE_URL is the local stack's);
+    asks for confirmation unless --yes."""
+    target, url, label = _migration_target()
+    report = _status_report(False)
+    pending = [m for m in report["migrations"] if m["state"] == "pending"]
+    drift = report["drift"]
+    if drift:
+        _show_status(report, only_open=True)
+        fail(
+            f"the history of {label} drifted from the local files ({len(drift)} migration(s))",
+            hint="`thinbase db status` lists them; fix forward with a new migration, never edit a landed one",
+            code=ExitCode.DRIFT,
+        )
+    if not pending:
+        progress(f"{label} is up to date: nothing to push")
+        return
+    table(("version", "name", "detail"), [(m["version"], m["name"], m["detail"] or "") for m in pending])
+    if dry_run:
+        progress(f"{len(pending)} migration(s) would be applied to {label}")
+        return
+    if not yes and not typer.confirm(f"Apply {len(pending)} migration(s) to {label}?"):
+        fail("nothing applied", code=ExitCode.FAILURE)
+    args = ["db", "push", "--db-url", url, "--yes"]
+    if target.kind == "local":
+        args.append("--include-seed")  # as `thinbase local up`: the seed is for the local stack only
+    if include_all:
+        args.append("--include-all")
+    try:
+        with progress_bar("applying migrations", len(pending)) as advance:
+
+            def on_line(line: str) -> None:
+                if line.startswith("Applying migration"):
+                    advance()
+
+            code, output = stream_supabase(args, on_line)
+    except SupabaseCliMissing as exc:
+        fail(str(exc))
+    if code != 0:
+        sys.stderr.write(output.replace(url, targets.redact(url)))
+        fail(
+            "supabase db push failed; nothing after the failing migration was applied", code=ExitCode.FAILURE
+        )
+    after = _status_report(False)
+    if not after["up_to_date"]:
+        _show_status(after, only_open=True)
+        fail("migrations are still pending after the push", code=ExitCode.DRIFT)
+    progress(f"applied {len(pending)} migration(s) to {label}")
+
+
+# -- types -----------------------------------------------------------------------------------------------
+
+
+class TypesLanguage(enum.StrEnum):
+    python = "python"
+    typescript = "typescript"
+
+
+DEFAULT_TYPES_PATH = {
+    TypesLanguage.python: ROOT / "thinbase" / "db" / "types.py",
+    TypesLanguage.typescript: ROOT / "supabase" / "types" / "database.ts",
+}
+# The generated Python module imports pydantic and uses typing forms our linters reject; it is generated,
+# not written, so both are told to leave it alone.
+PYTHON_TYPES_HEADER = (
+    "# Generated by `thinbase db types --lang python` (supabase gen types); do not edit.\n"
+    "# ruff: noqa\n"
+    "# mypy: ignore-errors\n"
+)
+
+
+def _strip_notices(output: str) -> str:
+    """The generated code without the notices (`│`, `▲ …`) the Supabase CLI may print before it on stdout."""
+    lines = output.splitlines(keepends=True)
+    while lines and (not lines[0].strip() or lines[0].lstrip()[:1] in ("│", "▲")):
+        lines.pop(0)
+    return "".join(lines)
+
+
+@app.command()
+def types(
+    lang: Annotated[TypesLanguage, typer.Option("--lang", help="Language of the generated types.")] = (
+        TypesLanguage.typescript
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write here (default: thinbase/db/types.py or supabase/types/database.ts); `-` for stdout.",
+        ),
+    ] = None,
+    schema: Annotated[str, typer.Option(help="Comma-separated schemas to generate types for.")] = "public",
+) -> None:
+    """Generate types for the target's schema with `supabase gen types` and write them into the repository."""
+    target, url, label = _migration_target()
+    # The local stack has no TLS; saying so keeps the CLI from printing its TLS fallback notice into stdout.
+    remote = f"{url}?sslmode=disable" if target.kind == "local" and "?" not in url else url
+    try:
+        args = ["gen", "types", "--lang", lang.value, f"--remote={remote}", "--schema", schema]
+        result = run_supabase(args)
+    except SupabaseCliMissing as exc:
+        fail(str(exc))
+    if result.returncode != 0 or not result.stdout.strip():
+        sys.stderr.write(result.stderr.replace(remote, targets.redact(remote)))
+        fail(f"supabase gen types failed for {label}")
+    generated = _strip_notices(result.stdout)
+    text = generated if lang is TypesLanguage.typescript else PYTHON_TYPES_HEADER + generated
+    if output is not None and str(output) == "-":
+        sys.stdout.write(text)
+        return
+    path = output or DEFAULT_TYPES_PATH[lang]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    progress(f"wrote {lang.value} types for schema {schema} of {label} to {path}")

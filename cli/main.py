@@ -6,19 +6,45 @@ from typing import Annotated
 
 import typer
 
-from thinbase.cli import db, local
+from thinbase.cli import (
+    admin,
+    audit,
+    billing,
+    contact,
+    db,
+    doctor,
+    local,
+    payments,
+    plans,
+    ratelimit,
+    users,
+    webhooks,
+)
 from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.cli.output import fail, progress
 from thinbase.settings import load_settings
 
 app = typer.Typer(
     name="thinbase",
-    help="Operate a thinbase backend: the local stack, the schema, and the edge app.",
+    help="Operate a thinbase backend: the local stack, the schema, admins, users, plans, payments, webhooks, "
+    "rate limits, the audit log, the billing cycle, contact messages and the edge app.\n\n"
+    "Commands act on the local stack unless DATABASE_URL (or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY) "
+    "names a project. Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 drift or failed check.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(local.app, name="local")
 app.add_typer(db.app, name="db")
+app.add_typer(admin.app, name="admin")
+app.add_typer(users.app, name="users")
+app.add_typer(plans.app, name="plans")
+app.add_typer(payments.app, name="payments")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(ratelimit.app, name="ratelimit")
+app.add_typer(audit.app, name="audit")
+app.add_typer(billing.app, name="billing")
+app.add_typer(contact.app, name="contact")
+app.command("doctor")(doctor.doctor)
 
 
 @app.command()

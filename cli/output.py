@@ -11,14 +11,17 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import IntEnum
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 stdout = Console()
@@ -54,20 +57,60 @@ def fail(
     raise typer.Exit(int(code))
 
 
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def cell(value: Any) -> str:
+    """A table cell: empty for None, timestamps to the second (`2026-11-22 08:17:59Z`); JSON keeps all."""
+    if value is None:
+        return ""
+    text = str(value)
+    match = _TIMESTAMP.match(text)
+    if match:
+        zone = "Z" if match.group(3) in ("Z", "+00:00") else match.group(3)
+        return f"{match.group(1)} {match.group(2)}{zone}"
+    return text
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     grid = Table(*columns, title=title)
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+        grid.add_row(*(cell(value) for value in row))
     stdout.print(grid)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
     grid = Table(show_header=False, title=title)
     for key, value in pairs:
-        grid.add_row(key, "" if value is None else str(value))
+        grid.add_row(key, cell(value))
     stdout.print(grid)
 
 
 def progress(message: str) -> None:
     """A step of a long operation, on stderr so stdout stays clean for pipes."""
     stderr.print(f"[cyan]•[/] {message}", highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for work over many items; yields `advance()`. Shown only on a terminal and
+    for two items or more, and cleared when done, so pipes and logs see only the result."""
+    with Progress(
+        TextColumn("[cyan]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=total < 2 or not stderr.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def render(as_json: bool, data: Any, show: Callable[[], None]) -> None:
+    """The envelope with --json, else whatever `show` prints (a table, key/value pairs)."""
+    if as_json:
+        emit_json(data)
+    else:
+        show()

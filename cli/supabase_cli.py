@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from thinbase.cli.paths import ROOT, SUPABASE_CLI
 
@@ -29,3 +29,29 @@ def run_supabase(
         timeout=timeout,
         check=False,
     )
+
+
+def stream_supabase(
+    args: Sequence[str], on_line: Callable[[str], None], *, timeout: float = 600
+) -> tuple[int, str]:
+    """Run `supabase ARGS`, handing each output line (stdout and stderr merged) to `on_line` as it comes;
+    returns (exit code, the whole output)."""
+    if not SUPABASE_CLI.exists():
+        raise SupabaseCliMissing("the Supabase CLI is not installed: run `npm ci` (or `make dev`)")
+    env = {**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"}
+    lines: list[str] = []
+    with subprocess.Popen(  # noqa: S603
+        [str(SUPABASE_CLI), *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        code = process.wait(timeout=timeout)
+    return code, "".join(lines)

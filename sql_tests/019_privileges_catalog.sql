@@ -59,7 +59,19 @@ insert into reviewed_rpc (signature, roles, why) values
 -- issue 4: product features app clients call directly
 ('public.join_waitlist(text,text)', '{anon,authenticated}', 'the public waitlist form; rate-limited per IP'),
 ('public.my_ai_usage()', '{authenticated}', 'the caller''s own AI usage this month'),
-('public.update_profile(text,text)', '{authenticated}', 'the caller''s own name and avatar path');
+('public.update_profile(text,text)', '{authenticated}', 'the caller''s own name and avatar path'),
+-- issue 7: the operator CLI's RPCs (20261122004000), each 403 unless user_roles says admin
+('public.operator_list_admins()', '{authenticated}', 'admin only (private.require_admin)'),
+('public.operator_get_user(text)', '{authenticated}', 'admin only (private.require_admin)'),
+('public.operator_list_plans()', '{authenticated}', 'admin only (private.require_admin)'),
+('public.operator_get_payment(text)', '{authenticated}', 'admin only (private.require_admin)'),
+(
+  'public.operator_pending_payments(timestamptz,text,boolean,integer)', '{authenticated}',
+  'admin only (private.require_admin)'
+),
+('public.operator_replay_webhook_event(uuid)', '{authenticated}', 'admin only (private.require_admin)'),
+('public.operator_get_rate_limit(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
+('public.operator_diagnostics()', '{authenticated}', 'admin only (private.require_admin)');
 
 -- The checks, as views: asserted empty on the real catalog first, then shown to catch planted violations.
 -- Functions are named by regprocedure on both sides, so the two lists compare exactly.

@@ -1,0 +1,345 @@
+"""`thinbase doctor`: one table of checks — is every feature configured completely, is the database reachable
+and up to date, are the avatars bucket, the billing schedule and the admins in place. Exits 4 when a check
+fails (warnings do not fail)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal
+
+import typer
+
+from thinbase.cli import migrations
+from thinbase.cli.common import JsonOption, resolve_target
+from thinbase.cli.output import ExitCode, emit_json, stdout
+from thinbase.cli.target import Target
+from thinbase.db import Caller
+from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
+from thinbase.settings import Settings
+
+Status = Literal["pass", "warn", "fail"]
+
+# What each provider needs (the registry builds a provider only when all of these are set).
+PROVIDER_SETTINGS = {
+    "midtrans": ("MIDTRANS_SERVER_KEY",),
+    "doku": ("DOKU_CLIENT_ID", "DOKU_SECRET_KEY"),
+    "stripe": ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
+    "lemonsqueezy": ("LEMONSQUEEZY_API_KEY", "LEMONSQUEEZY_STORE_ID", "LEMONSQUEEZY_WEBHOOK_SECRET"),
+    "razorpay": ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"),
+}
+AI_PROVIDERS = ("openai", "anthropic")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+def _partial(settings: Settings, names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    present = [n for n in names if settings.get(n).strip()]
+    return present, [n for n in names if n not in present]
+
+
+def configuration_checks(target: Target) -> list[Check]:
+    s = target.settings
+    checks: list[Check] = []
+
+    present, missing = _partial(s, ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY"))
+    if not missing:
+        checks.append(Check("supabase", "pass", f"{s.supabase_url} with anon and service keys"))
+    else:
+        checks.append(
+            Check(
+                "supabase",
+                "warn",
+                f"{', '.join(missing)} not set",
+                "the edge app needs all three (.env.example)",
+            )
+        )
+
+    if s.jwks_url or s.jwt_secret:
+        kinds = [k for k, v in (("JWKS", s.jwks_url), ("HS256 secret", s.jwt_secret)) if v]
+        checks.append(Check("jwt verification", "pass", " and ".join(kinds)))
+    else:
+        checks.append(
+            Check(
+                "jwt verification",
+                "fail",
+                "neither SUPABASE_JWT_SECRET nor SUPABASE_JWKS_URL is set",
+                "the edge app cannot verify users' tokens: set one (Project Settings → API)",
+            )
+        )
+
+    configured = []
+    for provider, names in PROVIDER_SETTINGS.items():
+        present, missing = _partial(s, names)
+        if present and missing:
+            checks.append(
+                Check(
+                    f"payments: {provider}",
+                    "fail",
+                    f"{', '.join(missing)} missing",
+                    f"set them, or unset {', '.join(present)}",
+                )
+            )
+        elif present:
+            configured.append(provider)
+            detail = "configured"
+            status: Status = "pass"
+            hint = None
+            if provider == "lemonsqueezy" and not any(
+                k.startswith("LEMONSQUEEZY_VARIANT_") and v for k, v in s.env.items()
+            ):
+                status, detail = "warn", "no variant: checkouts fail"
+                hint = "set LEMONSQUEEZY_VARIANT_ID or LEMONSQUEEZY_VARIANT_<PLAN>"
+            checks.append(Check(f"payments: {provider}", status, detail, hint))
+    default = s.get("PAYMENT_PROVIDER").strip().lower()
+    if not configured:
+        checks.append(Check("payments", "warn", "no payment provider configured", "checkout answers 503"))
+    elif default and default not in configured:
+        checks.append(
+            Check(
+                "payments",
+                "fail",
+                f"PAYMENT_PROVIDER={default} is not configured",
+                f"configured: {', '.join(configured)}",
+            )
+        )
+    elif not s.allowed_return_urls:
+        checks.append(
+            Check("payments", "warn", "ALLOWED_RETURN_URLS is empty", "checkouts need a return URL")
+        )
+    else:
+        checks.append(
+            Check(
+                "payments",
+                "pass",
+                f"default {default or configured[0]}; {len(s.allowed_return_urls)} return URL(s)",
+            )
+        )
+
+    ai_provider, ai_key = s.get("AI_PROVIDER").strip().lower(), s.get("AI_API_KEY").strip()
+    if ai_provider and ai_key:
+        if ai_provider in AI_PROVIDERS:
+            checks.append(Check("ai", "pass", f"{ai_provider}, model {s.get('AI_MODEL') or '(per plan)'}"))
+        else:
+            checks.append(
+                Check(
+                    "ai", "fail", f"AI_PROVIDER={ai_provider} is unknown", f"one of {', '.join(AI_PROVIDERS)}"
+                )
+            )
+    elif ai_provider or ai_key:
+        checks.append(Check("ai", "fail", "AI_PROVIDER and AI_API_KEY go together", "set both, or neither"))
+    else:
+        checks.append(Check("ai", "warn", "not configured", "the AI endpoints answer 503 ai_not_configured"))
+
+    present, missing = _partial(s, ("RESEND_API_KEY", "EMAIL_FROM"))
+    if not missing:
+        checks.append(Check("email", "pass", f"Resend, to {s.get('CONTACT_EMAIL') or s.get('EMAIL_FROM')}"))
+    elif present:
+        checks.append(
+            Check("email", "fail", f"{', '.join(missing)} missing", "set RESEND_API_KEY and EMAIL_FROM")
+        )
+    else:
+        checks.append(
+            Check(
+                "email", "warn", "not configured", "contact messages are kept for `thinbase contact resend`"
+            )
+        )
+
+    if target.kind == "local":
+        checks.append(Check("storage", "pass", "local stack: the edge app signs and serves uploads itself"))
+    elif s.supabase_url and s.service_role_key:
+        checks.append(Check("storage", "pass", "Supabase Storage"))
+    else:
+        checks.append(
+            Check(
+                "storage",
+                "warn",
+                "no Supabase Storage access",
+                "avatar uploads need SUPABASE_URL and the service key",
+            )
+        )
+    return checks
+
+
+def _diagnostics(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]] | list[Check]:
+    """(diagnostics, admins) from the database, or the checks that say why they could not be had."""
+    try:
+        database = target.open()
+    except ConfigurationError as exc:
+        return [Check("database", "fail", str(exc), "set DATABASE_URL, or SUPABASE_URL and the service key")]
+    try:
+        info: dict[str, Any] = database.rpc("operator_diagnostics", caller=Caller.service())
+        admins: list[dict[str, Any]] = database.rpc("operator_list_admins", caller=Caller.service())
+        return info, admins
+    except DatabaseUnavailable as exc:
+        return [
+            Check("database", "fail", f"unreachable: {exc}", "`thinbase local up`, or check DATABASE_URL")
+        ]
+    except RpcError as exc:
+        if exc.code != "PGRST202":
+            return [Check("database", "fail", f"{exc.code}: {exc.message}", exc.hint)]
+    finally:
+        database.close()
+    # The operator RPCs are missing: an older schema. health() (20261122000200) still tells the version.
+    database = target.open()
+    try:
+        rows = database.rpc("health", caller=Caller.service())
+    except (DatabaseUnavailable, RpcError) as exc:
+        return [Check("database", "fail", str(exc), "`thinbase db push`")]
+    finally:
+        database.close()
+    version = rows[0]["migration_version"] if rows else None
+    return [
+        Check("database", "pass", f"reachable ({target.label})"),
+        Check(
+            "migrations",
+            "fail",
+            f"the database is at {version}: the operator RPCs are missing",
+            "`thinbase db push`",
+        ),
+    ]
+
+
+def database_checks(target: Target) -> list[Check]:
+    found = _diagnostics(target)
+    if isinstance(found, list):
+        return found
+    info, admins = found
+    checks = [Check("database", "pass", f"reachable ({target.label})")]
+    local = migrations.local_migrations()
+    latest = local[-1].version if local else None
+    applied = info.get("migration_version")
+    if applied == latest:
+        checks.append(Check("migrations", "pass", f"up to date ({applied})"))
+    elif applied is None or (latest is not None and applied < latest):
+        pending = sum(1 for m in local if applied is None or m.version > applied)
+        checks.append(
+            Check(
+                "migrations",
+                "fail",
+                f"{pending} pending (database at {applied})",
+                "`thinbase db push`; `thinbase db status` lists them",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "migrations",
+                "warn",
+                f"the database ({applied}) is ahead of this checkout ({latest})",
+                "update the checkout",
+            )
+        )
+
+    checks.append(
+        Check("avatars bucket", "pass", "present")
+        if info.get("avatars_bucket")
+        else Check("avatars bucket", "fail", "missing", "`thinbase db push` creates it (20261122002300)")
+    )
+    if not info.get("pg_cron"):
+        checks.append(
+            Check(
+                "billing schedule",
+                "warn",
+                "pg_cron is not installed",
+                "run `thinbase billing run` every 15 minutes yourself",
+            )
+        )
+    elif info.get("billing_schedule"):
+        checks.append(Check("billing schedule", "pass", f"pg_cron: {info['billing_schedule']}"))
+    else:
+        checks.append(
+            Check(
+                "billing schedule",
+                "fail",
+                "pg_cron is installed but the thinbase-billing-cycle job is missing",
+                "re-apply 20261122002500",
+            )
+        )
+
+    checks.append(_admin_check(target.settings.admin_emails, info, admins))
+    failed_events = int(info.get("failed_webhook_events") or 0)
+    checks.append(
+        Check("webhook events", "warn", f"{failed_events} failed", "`thinbase webhooks list --status failed`")
+        if failed_events
+        else Check("webhook events", "pass", "none failed")
+    )
+    overdue = int(info.get("overdue_pending_payments") or 0)
+    checks.append(
+        Check(
+            "pending payments",
+            "warn",
+            f"{overdue} past their expiry",
+            "is the billing cycle running? `thinbase billing run`",
+        )
+        if overdue
+        else Check("pending payments", "pass", "none past their expiry")
+    )
+    return checks
+
+
+def _admin_check(wanted: tuple[str, ...], info: dict[str, Any], admins: list[dict[str, Any]]) -> Check:
+    actual = {r["email"] for r in admins if r["role"] == "admin"}
+    stored = {e.lower() for e in info.get("bootstrap_emails") or []}
+    if not actual:
+        return Check(
+            "admins", "fail", "there is no admin", "set ADMIN_EMAILS, sign up, `thinbase admin bootstrap`"
+        )
+    if not wanted:
+        return Check(
+            "admins",
+            "warn",
+            f"{len(actual)} admin(s); ADMIN_EMAILS is empty",
+            "list the admins in ADMIN_EMAILS",
+        )
+    not_admin = [e for e in wanted if e not in actual]
+    if set(wanted) != stored or not_admin:
+        detail = []
+        if set(wanted) != stored:
+            detail.append("ADMIN_EMAILS differs from the database's bootstrap list")
+        if not_admin:
+            detail.append(f"not admin (yet): {', '.join(not_admin)}")
+        return Check(
+            "admins",
+            "warn",
+            "; ".join(detail),
+            "`thinbase admin bootstrap` (users not signed up yet are upgraded at sign-up)",
+        )
+    return Check("admins", "pass", f"{len(actual)} admin(s); ADMIN_EMAILS matches")
+
+
+STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]"}
+
+
+def doctor(
+    as_json: JsonOption = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the configuration only; skip the database.")
+    ] = False,
+) -> None:
+    """Check a deployment: one table of checks with pass, warn or fail and a hint each.
+
+    Configuration completeness per feature (each payment provider, AI, email, storage, JWT verification),
+    the database reachable and migrated, the avatars bucket, the billing-cycle schedule, and ADMIN_EMAILS
+    against the actual admins. Exits 4 when a check fails (warnings do not)."""
+    target = resolve_target(as_json)
+    checks = configuration_checks(target)
+    if not offline:
+        checks += database_checks(target)
+    failed = [c for c in checks if c.status == "fail"]
+    if as_json:
+        emit_json({"target": target.label, "ok": not failed, "checks": [asdict(c) for c in checks]})
+    else:
+        from rich.table import Table
+
+        grid = Table("check", "status", "detail", "hint", title=f"thinbase doctor — {target.label}")
+        for check in checks:
+            grid.add_row(check.name, STYLE[check.status], check.detail, check.hint or "")
+        stdout.print(grid)
+    if failed:
+        raise typer.Exit(int(ExitCode.DRIFT))

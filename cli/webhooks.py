@@ -1,0 +1,291 @@
+"""`thinbase webhooks …`: the webhook ledger — list and inspect deliveries, replay failed ones through the
+same SQL path, and send signed test webhooks to a running edge app.
+
+Replay: the ledger keeps each event's provider payload, and (from migration 20261122004000 on) the
+normalized input apply_payment_event received. The raw body a provider signed is not stored, so an event
+cannot be verified and parsed again; instead `operator_replay_webhook_event` feeds the stored input back
+through apply_payment_event, whose claim re-opens a failed event. Only failed events are replayed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from thinbase.cli import simulate
+from thinbase.cli.common import (
+    JsonOption,
+    LimitOption,
+    currency_exponents,
+    parse_instant,
+    session,
+    short,
+)
+from thinbase.cli.output import (
+    ExitCode,
+    emit_json,
+    fail,
+    key_values,
+    progress,
+    progress_bar,
+    render,
+    stdout,
+    table,
+)
+from thinbase.cli.payments import ProviderName
+from thinbase.errors import RpcError
+
+app = typer.Typer(help="The webhook ledger: list, show, replay failed events, simulate signed deliveries.")
+
+
+class EventStatus(enum.StrEnum):
+    received = "received"
+    processing = "processing"
+    processed = "processed"
+    failed = "failed"
+    ignored = "ignored"
+
+
+class SimulatedStatus(enum.StrEnum):
+    pending = "pending"
+    paid = "paid"
+    failed = "failed"
+    expired = "expired"
+    refunded = "refunded"
+
+
+def _event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an event id (a UUID from `thinbase webhooks list`)"
+        ) from None
+
+
+@app.command("list")
+def list_events(
+    status: Annotated[
+        EventStatus | None, typer.Option(help="Only events in this state (e.g. failed).")
+    ] = None,
+    provider: Annotated[ProviderName | None, typer.Option(help="Only this provider's events.")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=parse_instant, help="Only received since then: ISO 8601, or a duration ago (2h)."
+        ),
+    ] = None,
+    order: Annotated[str | None, typer.Option(help="Only events about this order id.")] = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List webhook deliveries, newest first (payloads with `webhooks show`)."""
+    with session(as_json) as db:
+        rows: list[dict[str, Any]] = db.call(
+            "admin_list_webhook_events",
+            {
+                "status": status.value if status else None,
+                "provider": provider.value if provider else None,
+                "since": since.isoformat() if since else None,
+                "order_id": order,
+                "limit": limit,
+            },
+        )
+    render(
+        as_json,
+        rows,
+        lambda: table(
+            ("id", "received", "provider", "type", "order", "status", "tries", "error"),
+            (
+                (
+                    r["id"],
+                    r["received_at"],
+                    r["provider"],
+                    r["event_type"],
+                    r["order_id"],
+                    r["status"],
+                    r["attempts"],
+                    short(r["last_error"], 40),
+                )
+                for r in rows
+            ),
+            title=f"webhook events ({len(rows)})",
+        ),
+    )
+
+
+@app.command()
+def show(
+    event_id: Annotated[str, typer.Argument(help="The event's id (from `webhooks list`).", parser=_event_id)],
+    as_json: JsonOption = False,
+) -> None:
+    """One webhook delivery with its payload and stored normalized input. Exits 3 when unknown."""
+    with session(as_json) as db:
+        rows: list[dict[str, Any]] = db.call("admin_get_webhook_event", {"id": event_id})
+    event = rows[0]
+    if as_json:
+        emit_json(event)
+        return
+    key_values(
+        [
+            (key.replace("_", " "), value)
+            for key, value in event.items()
+            if key not in ("payload", "normalized")
+        ]
+        + [
+            ("normalized", json.dumps(event.get("normalized")))
+            if event.get("normalized")
+            else ("normalized", "")
+        ],
+        title=f"webhook event {event['id']}",
+    )
+    stdout.print_json(json.dumps(event["payload"]))
+
+
+@app.command()
+def replay(
+    event_ids: Annotated[
+        list[str],
+        typer.Argument(help="Ids of failed events to re-apply (from `webhooks list --status failed`)."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Re-apply failed events through apply_payment_event, the path a provider's redelivery takes.
+
+    The state machine decides again from the event's stored input (after, say, a payment's amount was
+    corrected). Exits 3 when an id is unknown, 1 when an event could not be replayed (not failed, or no
+    stored input)."""
+    ids = [_event_id(value) for value in event_ids]
+    results: list[dict[str, Any]] = []
+    with session(as_json) as db, progress_bar("replaying", len(ids)) as advance:
+        for event_id in ids:
+            try:
+                rows = db.try_call("operator_replay_webhook_event", {"id": event_id})
+                results.append({"id": event_id, **rows[0], "error": None, "status": 200})
+            except RpcError as exc:
+                detail = exc.details or exc.message
+                results.append(
+                    {
+                        "id": event_id,
+                        "outcome": "error",
+                        "error": f"{exc.message}: {detail}",
+                        "status": exc.status,
+                    }
+                )
+            advance()
+    if as_json:
+        emit_json([{k: v for k, v in r.items() if k != "status"} for r in results])
+    else:
+        table(
+            ("event", "was", "outcome", "payment", "error"),
+            (
+                (r["id"], r.get("previous_status"), r["outcome"], r.get("payment_status"), r["error"])
+                for r in results
+            ),
+            title="replay",
+        )
+    statuses = {r["status"] for r in results if r["error"]}
+    if statuses - {404}:
+        raise typer.Exit(int(ExitCode.FAILURE))
+    if statuses:
+        raise typer.Exit(int(ExitCode.NOT_FOUND))
+
+
+@app.command("simulate")
+def simulate_webhook(
+    provider: Annotated[ProviderName, typer.Argument(help="The provider whose webhook to imitate.")],
+    order: Annotated[str, typer.Option("--order", help="Our order id (TB-…) the event is about.")],
+    status: Annotated[SimulatedStatus, typer.Option("--status", help="What the event reports.")],
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The edge app's base URL (default SUPABASE_URL, or http://127.0.0.1:THINBASE_PORT)."
+        ),
+    ] = None,
+    amount: Annotated[
+        int | None,
+        typer.Option(help="Amount in minor units (default: the payment's; a different one fails it)."),
+    ] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency (default: the payment's).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """POST a webhook signed with the configured secret, as PROVIDER sends it, to a running edge app.
+
+    Tests a setup end to end without the provider (like `stripe trigger`).
+
+    The amount and currency come from the payment unless given (exit 3 for an unknown order without them).
+    Exits 1 when the edge app refuses the webhook or cannot be reached."""
+    from thinbase.functions.payments.providers.errors import WebhookError
+    from thinbase.functions.payments.providers.registry import build_providers
+
+    with session(as_json) as db:
+        settings = db.target.settings
+        if amount is None or currency is None:
+            found: dict[str, Any] = db.call("operator_get_payment", {"payment": order})
+            payment = found["payment"]
+            amount = payment["amount_minor"] if amount is None else amount
+            currency = payment["currency"] if currency is None else currency
+        exponents = currency_exponents(db)
+    assert amount is not None
+    assert currency is not None
+    currency = currency.upper()
+    if currency not in exponents:
+        fail(f"unknown currency {currency}", code=ExitCode.USAGE, as_json=as_json)
+    base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    endpoint = f"{base}/webhooks/{provider.value}"
+    details = simulate.Order(order, amount, currency, exponents[currency])
+    try:
+        webhook = simulate.build(provider.value, settings, details, status.value, endpoint)
+    except simulate.SimulationError as exc:
+        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
+    with httpx.Client(timeout=30) as http:
+        # Check our own work first when the provider is fully configured here: the edge app verifies and
+        # parses with the same code, so a body that fails here would only fail there.
+        configured = build_providers(settings, http)
+        checker = configured.get(provider.value)
+        if checker is not None:
+            try:
+                checker.verify_webhook(webhook.headers, webhook.body)
+                event = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
+            except WebhookError as exc:
+                fail(f"the simulated webhook does not verify here: {exc}", as_json=as_json)
+            if event.status != status.value or event.order_id != order:
+                fail(
+                    f"the simulated webhook parses as {event.status} for {event.order_id}",
+                    as_json=as_json,
+                )
+        try:
+            response = http.post(endpoint, headers=webhook.headers, content=webhook.body)
+        except httpx.HTTPError as exc:
+            fail(
+                f"could not reach the edge app at {endpoint}: {exc}",
+                hint="is it running? `thinbase serve --local`, or pass --url",
+                as_json=as_json,
+            )
+    try:
+        answer: Any = response.json()
+    except ValueError:
+        answer = response.text
+    data = {"url": endpoint, "http_status": response.status_code, "response": answer}
+    ok = 200 <= response.status_code < 300
+    if as_json and ok:
+        emit_json(data)
+    elif not as_json:
+        progress(f"POST {endpoint} → {response.status_code}")
+        if isinstance(answer, dict):
+            stdout.print_json(json.dumps(answer))
+        else:
+            stdout.print(answer)
+    if not ok:
+        fail(
+            f"the edge app answered {response.status_code}",
+            hint="401: the edge app has another secret than this environment; 404: the provider is not "
+            "configured there",
+            as_json=as_json,
+        )
