@@ -75,7 +75,12 @@ test-py: stack
 
 test: deps lint test-sql test-py
 
-bench: stack
+# The plotting extra only `make bench` needs.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: stack $(VENV)/.bench-installed
 	$(PY) -m bench
 
 clean:

@@ -1,0 +1,238 @@
+"""The webhook endpoint over HTTP: POST /webhooks/stripe with a valid signature against a trivial route in
+the same app, 16 client threads, a fixed number of requests per round and a time cap, loopback only.
+
+The app runs in its own process (uvicorn, one worker, as `thinbase serve` runs it, JSON request logs
+included), so the load generator does not share its interpreter. The trivial route exists only here:
+`create_bench_app` adds it to the production app for the benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bench import fixtures
+from bench.harness import Bench, BenchError, Row, Target
+from thinbase.cli.paths import ROOT
+
+CLIENTS = 16
+REQUESTS = 1_500  # per round; two rounds per endpoint
+WARMUP = 100
+CAP_SECONDS = 60.0
+FIRST = 4_000_001
+SECRET = "whsec_bench_only"  # noqa: S105 - signs the benchmark's own requests
+RATE = Target(">=", 0.3, "req/s")
+P95 = Target("<=", 3.0, "p95")
+
+
+async def _noop(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+def create_bench_app() -> Starlette:
+    """`uvicorn --factory bench.edge:create_bench_app`: the production app plus GET /bench/noop."""
+    from thinbase.functions._shared.logging import configure_logging
+    from thinbase.functions.app import create_app
+    from thinbase.settings import load_settings
+
+    configure_logging()
+    app = create_app(load_settings(env=dict(os.environ)))
+    app.add_route("/bench/noop", _noop, methods=["GET"])
+    return app
+
+
+@dataclass
+class Load:
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # ms, successful requests only
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        values = sorted(self.latencies)
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+
+Call = tuple[str, str, dict[str, str], bytes]  # method, path, headers, body
+
+
+def _generate(url: str, requests: list[Call], ok: Callable[[httpx.Response], bool]) -> Load:
+    """CLIENTS threads with keep-alive clients drain `requests`; stops at CAP_SECONDS whatever is left."""
+    lock, pending = threading.Lock(), list(reversed(requests))
+    load = Load(seconds=0.0)
+    start = threading.Barrier(CLIENTS + 1)
+    deadline = [0.0]
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                with lock:
+                    if not pending:
+                        return
+                    method, path, headers, body = pending.pop()
+                began = time.perf_counter()
+                try:
+                    response = client.request(method, path, headers=headers, content=body)
+                    good, why = ok(response), f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    good, why = False, type(exc).__name__
+                elapsed = (time.perf_counter() - began) * 1000
+                with lock:
+                    if good:
+                        load.latencies.append(elapsed)
+                    else:
+                        load.failures[why] += 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + CAP_SECONDS
+    start.wait()
+    for thread in threads:
+        thread.join(CAP_SECONDS + 15)
+    load.seconds = time.perf_counter() - began
+    return load
+
+
+def _webhook(n: int) -> Call:
+    body = json.dumps(
+        {
+            "id": f"evt_h{n}", "object": "event", "type": "checkout.session.completed",
+            "created": int(time.time()),
+            "data": {"object": {
+                "id": f"cs_test_h{n}", "object": "checkout.session", "amount_total": 900, "currency": "usd",
+                "payment_status": "paid", "status": "complete", "client_reference_id": f"HT-{n}",
+                "metadata": {"order_id": f"HT-{n}", "plan_code": "PRO"},
+            }},
+        }
+    ).encode()  # fmt: skip
+    stamp = int(time.time())
+    signature = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "Stripe-Signature": f"t={stamp},v1={signature}"}
+    return "POST", "/webhooks/stripe", headers, body
+
+
+def _applied(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.json().get("outcome") == "applied"
+
+
+def _ok(response: httpx.Response) -> bool:
+    return response.status_code == 200
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(bench: Bench, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(bench.work)),
+        "THINBASE_LOCAL_DIR": str(bench.local_dir),
+        **bench.stack.env(port),
+        "STRIPE_SECRET_KEY": "sk_test_bench_only",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "STRIPE_BASE_URL": "http://127.0.0.1:9",  # never called: webhooks only
+    }
+    log = (bench.work / "edge.log").open("wb")
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.edge:create_bench_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        try:
+            if httpx.get(url + "/bench/noop", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise BenchError("the edge app did not start; see its log in the benchmark's work directory")
+
+
+def run(bench: Bench) -> list[Row]:
+    count = WARMUP + 2 * REQUESTS
+    fixtures.pending_payments(bench, "HT-", FIRST, FIRST + count - 1)
+    fixtures.vacuum(bench)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _serve(bench, port)
+    try:
+        _wait_ready(url, server)
+        numbers = iter(range(FIRST, FIRST + count))
+        noop: Call = ("GET", "/bench/noop", {}, b"")
+        _generate(url, [_webhook(next(numbers)) for _ in range(WARMUP)], _applied)
+        _generate(url, [noop] * WARMUP, _ok)
+        bench.checkpoint()
+        hooks, trivial = [], []
+        cpu = {"hooks": 0.0, "noop": 0.0}  # the edge process's CPU seconds per endpoint
+        for first_hooks in (True, False):  # webhooks, noop, noop, webhooks
+            batch = [_webhook(next(numbers)) for _ in range(REQUESTS)]
+            for which in ("hooks", "noop") if first_hooks else ("noop", "hooks"):
+                before = _cpu_seconds(server.pid)
+                if which == "hooks":
+                    hooks.append(_generate(url, batch, _applied))
+                else:
+                    trivial.append(_generate(url, [noop] * REQUESTS, _ok))
+                cpu[which] += _cpu_seconds(server.pid) - before
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    failures = sum((load.failures for load in hooks + trivial), Counter[str]())
+    if failures:
+        raise BenchError(f"HTTP benchmark: failed requests {dict(failures)}")
+    rate = sum(len(x.latencies) for x in hooks) / sum(x.seconds for x in hooks)
+    base_rate = sum(len(x.latencies) for x in trivial) / sum(x.seconds for x in trivial)
+    p95 = sorted(v for x in hooks for v in x.latencies)
+    base_p95 = sorted(v for x in trivial for v in x.latencies)
+    mine, theirs = p95[int(0.95 * len(p95))], base_p95[int(0.95 * len(base_p95))]
+    name = f"webhook endpoint over HTTP, {CLIENTS} clients"
+    extra = {
+        "requests_per_round": REQUESTS, "rounds": 2, "trivial_route": "GET /bench/noop (bench only)",
+        "edge_cpu_ms_per_request": {k: round(v * 1000 / (2 * REQUESTS), 3) for k, v in cpu.items()},
+    }  # fmt: skip
+    return [
+        Row.compare("http", name + ", throughput", f"{rate:,.0f} req/s", f"{base_rate:,.0f} req/s",
+                    rate / base_rate, RATE, **extra),
+        Row.compare("http", name + ", p95 latency", f"p95 {mine:.1f} ms", f"p95 {theirs:.1f} ms",
+                    mine / theirs, P95, p50_ms=[round(x.percentile(0.5), 2) for x in hooks],
+                    baseline_p50_ms=[round(x.percentile(0.5), 2) for x in trivial]),
+    ]  # fmt: skip
