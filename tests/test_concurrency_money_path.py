@@ -138,3 +138,56 @@ def test_concurrent_checkouts_create_one_payment(
         ).fetchone()
     assert count is not None
     assert count["n"] == 1
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_replays_racing_redeliveries_of_a_failed_event_apply_it_once(
+    stack: LocalStack, db: PsycopgDatabase, make_user: Callable[..., User], run: int
+) -> None:
+    """An operator replays a failed event while the provider redelivers it: one applies, none deadlocks."""
+    user = make_user("replay")
+    payment = db.rpc(
+        "create_payment", {"plan": "PRO", "provider": "stripe", "currency": "USD"}, caller=user.caller
+    )
+    event = _paid_event(payment["order_id"], payment["amount_minor"] + 1, "USD", f"evt_{uuid.uuid4().hex}")
+    first = db.rpc("apply_payment_event", event, caller=Caller.service())[0]
+    assert first["outcome"] == "failed"  # amount mismatch
+    with stack.superuser_connection() as conn:  # the operator corrects the payment's amount
+        conn.execute(
+            "update public.payments set amount_minor = %s where id = %s",
+            (event["amount_minor"], payment["id"]),
+        )
+
+    def replay_or_redeliver(database: PsycopgDatabase, index: int) -> str:
+        try:
+            if index % 2:
+                rows = database.rpc(
+                    "operator_replay_webhook_event", {"id": first["event_id"]}, caller=Caller.service()
+                )
+            else:
+                rows = database.rpc("apply_payment_event", event, caller=Caller.service())
+        except RpcError as exc:
+            return f"error:{exc.code}:{exc.message}"
+        return str(rows[0]["outcome"])
+
+    outcomes = Counter(hammer(stack.authenticator_url(), CLIENTS, 1, replay_or_redeliver))
+    assert outcomes["applied"] == 1, outcomes
+    # The others found the event applied: a duplicate, or (a replay that read it after the commit) not
+    # replayable any more. Never a deadlock or any other error.
+    assert set(outcomes) <= {"applied", "duplicate", "error:PT409:not_replayable"}, outcomes
+    with stack.superuser_connection() as conn:
+        row = conn.execute(
+            "select e.status, e.attempts, p.status as payment_status, "
+            "(select count(*) from private.audit_logs as a where a.entity = 'subscriptions' "
+            " and a.entity_id = %s and a.action = 'subscriptions.update') as extensions "
+            "from private.webhook_events as e join public.payments as p on p.order_id = e.order_id "
+            "where e.id = %s",
+            (user.id, first["event_id"]),
+        ).fetchone()
+    assert row is not None
+    assert (row["status"], row["attempts"], row["payment_status"], row["extensions"]) == (
+        "processed",
+        2,
+        "paid",
+        1,
+    )
