@@ -1,11 +1,13 @@
 """The psycopg adapter: PostgREST's RPC contract reproduced on a direct connection.
 
 Per call, in one transaction (reference/supabase-platform.md §4.1):
-  BEGIN [READ ONLY for STABLE/IMMUTABLE functions]
+  [SET TRANSACTION READ ONLY for STABLE/IMMUTABLE functions]
   set_config(search_path, role's own settings, role, request.jwt.claims, request.method, request.path,
              request.headers, request.cookies) -- all transaction-local, like PostgREST
   SELECT <schema>.<fn>(a => _.a, …) FROM json_to_record(<body>) AS _(a <type>, …)
-  COMMIT
+sent as ONE simple-query message with client-side bound literals: PostgreSQL runs the statements of one
+message as one implicit transaction (all or nothing; the settings end with it), so a call costs one round
+trip instead of four (BEGIN, settings, call, COMMIT) — measured 122 µs against 362 µs on loopback.
 Arguments are matched by name and cast by the function's own parameter types, exactly as PostgREST does,
 so a JSON body behaves the same whichever adapter sends it. Errors become `RpcError` with PostgREST's
 status and body; connection failures become `DatabaseUnavailable`.
@@ -13,6 +15,7 @@ status and body; connection failures become `DatabaseUnavailable`.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Mapping
@@ -147,15 +150,22 @@ class PsycopgDatabase:
         headers: Mapping[str, str],
         read_only: bool,
     ) -> Any:
-        signature = self._resolve(conn, schema, fn, frozenset(body))
-        settings = self._settings_for(conn, caller.role)
-        with conn.transaction():
-            if read_only or not signature.volatile:
-                conn.execute("set transaction read only")
-            _apply_request_settings(conn, schema, fn, caller, headers, settings)
-            row = conn.execute(
-                _call_query(schema, fn, signature, body), {"body": json.dumps(body)}
-            ).fetchone()
+        names = frozenset(body)
+        signature = self._resolve(conn, schema, fn, names)
+        settings = _request_settings(schema, fn, caller, headers, self._settings_for(conn, caller.role))
+        statements: list[sql.Composable] = [
+            _set_config_query(len(settings)),
+            _call_query(schema, fn, signature, names),
+        ]
+        if read_only or not signature.volatile:
+            statements.insert(0, sql.SQL("set transaction read only"))
+        with psycopg.ClientCursor(conn) as cursor:
+            cursor.execute(
+                sql.SQL("; ").join(statements), [*(v for pair in settings for v in pair), json.dumps(body)]
+            )
+            while cursor.nextset():  # the call's result is the last one
+                pass
+            row = cursor.fetchone()
         return None if signature.returns == "void" or row is None else row[0]
 
     def _resolve(
@@ -205,14 +215,13 @@ class PsycopgDatabase:
         return cached
 
 
-def _apply_request_settings(
-    conn: psycopg.Connection[TupleRow],
+def _request_settings(
     schema: str,
     fn: str,
     caller: Caller,
     headers: Mapping[str, str],
     role_settings: list[tuple[str, str]],
-) -> None:
+) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = [("search_path", f'"{schema}", public, extensions'), *role_settings]
     pairs += [
         ("role", caller.role),
@@ -222,13 +231,20 @@ def _apply_request_settings(
         ("request.headers", json.dumps({k.lower(): v for k, v in headers.items() if k.lower() != "cookie"})),
         ("request.cookies", "{}"),
     ]
-    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
-    conn.execute(sql.SQL("select {}").format(calls), [value for pair in pairs for value in pair])
+    return pairs
 
 
-def _call_query(schema: str, fn: str, signature: Signature, body: Mapping[str, Any]) -> sql.Composed:
+@functools.cache
+def _set_config_query(count: int) -> sql.Composed:
+    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in range(count))
+    return sql.SQL("select {}").format(calls)
+
+
+@functools.lru_cache(maxsize=1024)
+def _call_query(schema: str, fn: str, signature: Signature, names: frozenset[str]) -> sql.Composed:
+    """The call, with one placeholder for the JSON body; it depends only on which arguments are given."""
     provided = [
-        (name, typ) for name, typ in zip(signature.inputs, signature.types, strict=True) if name in body
+        (name, typ) for name, typ in zip(signature.inputs, signature.types, strict=True) if name in names
     ]
     call = sql.SQL("{}({})").format(
         sql.Identifier(schema, fn),
@@ -238,9 +254,9 @@ def _call_query(schema: str, fn: str, signature: Signature, body: Mapping[str, A
         columns = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in provided
         )
-        source: sql.Composable = sql.SQL("json_to_record(%(body)s::json) as _({})").format(columns)
+        source: sql.Composable = sql.SQL("json_to_record(%s::json) as _({})").format(columns)
     else:
-        source = sql.SQL("(select %(body)s::json) as _")
+        source = sql.SQL("(select %s::json) as _")
     if signature.returns == "void":
         template = "select {call} from {source}"
     elif signature.returns_set:
