@@ -3,7 +3,10 @@ command that reads has --json (walking the Click command tree Typer builds)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +122,18 @@ def test_the_readme_documents_the_exit_codes() -> None:
 def test_unknown_commands_and_bad_options_are_usage_errors() -> None:
     assert run("nonsense").exit_code == 2
     assert run("users", "list", "--limit", "0").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("thinbase adm", "admin"), ("thinbase webhooks re", "replay"), ("thinbase payments show --j", "--json")],
+)
+def test_shell_completion_completes_commands_and_options(words: str, expected: str) -> None:
+    """What `thinbase --install-completion` wires into bash: the installed script asks the program itself."""
+    env = {**os.environ, "_THINBASE_COMPLETE": "complete_bash", "COMP_WORDS": words}
+    env["COMP_CWORD"] = str(len(words.split()) - 1)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "thinbase")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout.split(), done.stdout
