@@ -32,13 +32,15 @@ SQL_DIR = Path(__file__).parent / "sql"
 
 
 @pytest.fixture(scope="session")
-def stack() -> LocalStack:
+def stack() -> Iterator[LocalStack]:
     local = LocalStack()
     local.up()
     local.install_test_helpers()
     for path in sorted(SQL_DIR.glob("*.sql")):
         local.psql_file(path)
-    return local
+    yield local
+    for path in sorted((SQL_DIR / "teardown").glob("*.sql")):
+        local.psql_file(path)
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.client_ips import fresh_ip
 from tests.concurrency import hammer
 from tests.conftest import User
 from thinbase.cli.local_stack import LocalStack
@@ -75,7 +76,7 @@ def test_one_email_from_32_clients_joins_once(stack: LocalStack, run: int) -> No
 
     def join(database: PsycopgDatabase, index: int) -> str:
         # Distinct client IPs, so the per-IP rate limit is not what decides.
-        headers = {"x-forwarded-for": f"198.51.100.{index % 250 + 1}"}
+        headers = {"x-forwarded-for": fresh_ip()}
         return str(
             database.rpc(
                 "join_waitlist", {"email": email, "source": "test"}, caller=Caller.anon(), headers=headers

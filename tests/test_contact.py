@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, serve_edge
 from tests.fake_resend import FakeResend
 from thinbase.cli.local_stack import LocalStack
@@ -36,7 +36,7 @@ def site(stack: LocalStack, resend: FakeResend) -> Iterator[EdgeServer]:
 
 
 def send(site: EdgeServer, body: dict[str, Any], ip: str | None = None) -> httpx.Response:
-    headers = {"X-Forwarded-For": f"203.0.113.99, {ip or '198.51.100.' + str(uuid.uuid4().int % 250)}"}
+    headers = {"X-Forwarded-For": f"203.0.113.99, {ip or fresh_ip()}"}
     return httpx.post(f"{site.url}/contact", json=body, headers=headers, timeout=30)
 
 
@@ -120,7 +120,7 @@ def test_bad_input_is_refused(site: EdgeServer, body: dict[str, Any], code: str)
 
 
 def test_rate_limited_per_client_ip(site: EdgeServer) -> None:
-    ip = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    ip = fresh_ip()
     body = {"name": "Spam", "email": "spam@example.test", "message": "again"}
     answers = [send(site, body, ip=ip) for _ in range(6)]
     assert [a.status_code for a in answers[:5]] == [202] * 5

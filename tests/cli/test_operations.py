@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.cli.conftest import CONFIG_NAMES, data, error, flat, run, superuser_sql, unique
+from tests.client_ips import fresh_ip
 from tests.conftest import User
 from tests.fake_resend import FakeResend
 from thinbase.cli.local_stack import LocalStack
@@ -169,7 +170,7 @@ def submission(db: PsycopgDatabase, *, failed: bool = True) -> dict[str, Any]:
             "name": "Ada",
             "email": "ada@example.test",
             "message": "Hello from the CLI tests",
-            "client_ip": f"198.51.100.{uuid.uuid4().int % 250}",
+            "client_ip": fresh_ip(),
         },
         caller=Caller.service(),
     )
