@@ -4,7 +4,7 @@
 -- current UTC month, so its section uses the real clock. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(129);
+select plan(130);
 
 -- The local stack is shared with the other suites (pytest leaves users' rows behind). What this file counts
 -- is its own rows, so it starts from empty tables; the deletes roll back with everything else.
@@ -36,7 +36,8 @@ create temporary table reservations (
   allowed boolean,
   reason text,
   retry_after_seconds integer,
-  remaining_tokens bigint
+  remaining_tokens bigint,
+  request_limit integer
 ) on commit drop;
 grant select, insert on reservations to service_role;
 grant select on reservations to authenticated;
@@ -327,6 +328,11 @@ select results_eq(
      from reservations as r where r.label = 'r4' $$,
   $$ values (false, 'rate_limited', 'test-model', 57, 0::bigint, null::uuid) $$,
   'the 4th request in a minute on a 3-a-minute plan: rate_limited, retry when the window ends'
+);
+select results_eq(
+  $$ select r.label, r.request_limit from reservations as r where r.label in ('r2', 'r4') order by r.label $$,
+  $$ values ('r2', 3), ('r4', 3) $$,
+  'admitted or refused, the answer names the request limit it was decided by (X-RateLimit-Limit)'
 );
 select pg_temp.reserve('r5', 'ai-alice', 1, '2030-01-15 12:01:00+00');
 select results_eq(

@@ -37,6 +37,7 @@ def test_the_plans_request_limit_answers_429_rate_limited(
     retry = int(refused.headers["retry-after"])
     assert 1 <= retry <= 60
     assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.headers["x-ratelimit-limit"] == "2"  # the plan's ai_requests_per_window
     assert before + retry - 2 <= int(refused.headers["x-ratelimit-reset"]) <= time.time() + retry + 2
     assert len(site.fake.answers) == 2  # the provider was never called for the refused request
     assert len(usage_rows(stack, user)) == 2

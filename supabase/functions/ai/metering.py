@@ -76,16 +76,14 @@ async def reserve(request: Request, user_id: str, estimated_tokens: int) -> Rese
     if not row["allowed"]:
         reason = str(row["reason"])
         retry = max(int(row.get("retry_after_seconds") or 1), 1)
-        raise HttpError(
-            429,
-            reason,
-            _REFUSALS.get(reason, "AI requests are not allowed right now."),
-            {
-                "Retry-After": str(retry),
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int(time.time()) + retry),
-            },
-        )
+        headers = {
+            "Retry-After": str(retry),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + retry),
+        }
+        if reason == "rate_limited" and row.get("request_limit") is not None:
+            headers["X-RateLimit-Limit"] = str(row["request_limit"])  # the plan's requests per window
+        raise HttpError(429, reason, _REFUSALS.get(reason, "AI requests are not allowed right now."), headers)
     return Reservation(
         id=str(row["reservation_id"]),
         model=row.get("model") or None,
