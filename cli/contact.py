@@ -103,7 +103,8 @@ def _brief(submission: dict[str, Any]) -> dict[str, Any]:
 
 def _report(results: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        emit_json(results)
+        failed = sum(r["result"] == "failed" for r in results)
+        emit_json(results, failed=(ExitCode.FAILURE, f"{failed} message(s) not sent") if failed else None)
         return
     if results:
         table(

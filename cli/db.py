@@ -157,7 +157,8 @@ def status(as_json: JsonOption = False) -> None:
     inconsistent"."""
     report = _status_report(as_json)
     if as_json:
-        emit_json(report)
+        drifted = f"{len(report['pending'])} pending, {len(report['drift'])} drifted"
+        emit_json(report, failed=None if report["up_to_date"] else (ExitCode.DRIFT, drifted))
     else:
         _show_status(report, only_open=len(report["migrations"]) > 30)
         if report["up_to_date"]:
@@ -221,7 +222,7 @@ def push(
     except SupabaseCliMissing as exc:
         fail(str(exc))
     if code != 0:
-        sys.stderr.write(output.replace(url, targets.redact(url)))
+        sys.stderr.write(targets.scrub(output, url))
         fail(
             "supabase db push failed; nothing after the failing migration was applied", code=ExitCode.FAILURE
         )
@@ -286,7 +287,7 @@ def types(
     except SupabaseCliMissing as exc:
         fail(str(exc))
     if result.returncode != 0 or not result.stdout.strip():
-        sys.stderr.write(result.stderr.replace(remote, targets.redact(remote)))
+        sys.stderr.write(targets.scrub(result.stderr, remote))
         fail(f"supabase gen types failed for {label}")
     generated = _strip_notices(result.stdout)
     text = generated if lang is TypesLanguage.typescript else PYTHON_TYPES_HEADER + generated

@@ -4,18 +4,21 @@ fails (warnings do not fail)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+import psycopg
 import typer
 
 from thinbase.cli import migrations
+from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target
 from thinbase.cli.output import ExitCode, emit_json, stdout
 from thinbase.cli.target import Target
 from thinbase.db import Caller
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
-from thinbase.settings import Settings
+from thinbase.settings import Settings, load_settings
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -205,36 +208,51 @@ def _diagnostics(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]] 
     ]
 
 
+def _offline_target() -> Target:
+    """--offline checks this environment's configuration, also where no database is reachable or named."""
+    try:
+        return targets.resolve()
+    except ConfigurationError:
+        return Target("database_url", load_settings(), "configuration only (no database target)")
+
+
+def _migrations_check(target: Target, applied: str | None) -> Check:
+    """The same comparison as `db status`: every file against the history (pending, edited, renamed,
+    unknown) over a direct connection; by the latest version alone through the API."""
+    local = migrations.local_migrations()
+    checked = "latest version only (no direct connection)"
+    statuses = migrations.compare_latest(local, applied)
+    if target.kind != "supabase":
+        with contextlib.suppress(ConfigurationError, psycopg.Error):
+            url, _ = targets.migration_url(target)
+            statuses = migrations.compare(local, migrations.applied_migrations(url))
+            checked = "every migration"
+    report = migrations.summary(statuses, target.label)
+    if report["up_to_date"]:
+        return Check("migrations", "pass", f"up to date ({applied}; {checked})")
+    pending, drift = report["pending"], report["drift"]
+    if not pending and all(d["state"] == "missing" for d in drift):
+        return Check(
+            "migrations",
+            "warn",
+            f"the database has {len(drift)} migration(s) this checkout lacks (at {applied})",
+            "update the checkout; `thinbase db status` lists them",
+        )
+    return Check(
+        "migrations",
+        "fail",
+        f"{len(pending)} pending, {len(drift)} drifted (database at {applied}; {checked})",
+        "`thinbase db status` lists them; `thinbase db push` applies pending ones",
+    )
+
+
 def database_checks(target: Target) -> list[Check]:
     found = _diagnostics(target)
     if isinstance(found, list):
         return found
     info, admins = found
     checks = [Check("database", "pass", f"reachable ({target.label})")]
-    local = migrations.local_migrations()
-    latest = local[-1].version if local else None
-    applied = info.get("migration_version")
-    if applied == latest:
-        checks.append(Check("migrations", "pass", f"up to date ({applied})"))
-    elif applied is None or (latest is not None and applied < latest):
-        pending = sum(1 for m in local if applied is None or m.version > applied)
-        checks.append(
-            Check(
-                "migrations",
-                "fail",
-                f"{pending} pending (database at {applied})",
-                "`thinbase db push`; `thinbase db status` lists them",
-            )
-        )
-    else:
-        checks.append(
-            Check(
-                "migrations",
-                "warn",
-                f"the database ({applied}) is ahead of this checkout ({latest})",
-                "update the checkout",
-            )
-        )
+    checks.append(_migrations_check(target, info.get("migration_version")))
 
     checks.append(
         Check("avatars bucket", "pass", "present")
@@ -327,13 +345,16 @@ def doctor(
     Configuration completeness per feature (each payment provider, AI, email, storage, JWT verification),
     the database reachable and migrated, the avatars bucket, the billing-cycle schedule, and ADMIN_EMAILS
     against the actual admins. Exits 4 when a check fails (warnings do not)."""
-    target = resolve_target(as_json)
+    target = _offline_target() if offline else resolve_target(as_json)
     checks = configuration_checks(target)
     if not offline:
         checks += database_checks(target)
     failed = [c for c in checks if c.status == "fail"]
     if as_json:
-        emit_json({"target": target.label, "ok": not failed, "checks": [asdict(c) for c in checks]})
+        emit_json(
+            {"target": target.label, "ok": not failed, "checks": [asdict(c) for c in checks]},
+            failed=(ExitCode.DRIFT, f"{len(failed)} check(s) failed") if failed else None,
+        )
     else:
         from rich.table import Table
 

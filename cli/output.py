@@ -41,8 +41,11 @@ def envelope(data: Any = None, error: Mapping[str, Any] | None = None) -> str:
     return json.dumps({"ok": error is None, "data": data, "error": error}, default=str, indent=2)
 
 
-def emit_json(data: Any) -> None:
-    sys.stdout.write(envelope(data) + "\n")
+def emit_json(data: Any, *, failed: tuple[ExitCode, str] | None = None) -> None:
+    """The envelope on stdout. `failed` (exit code, message) when the command is about to exit non-zero
+    having still produced data (a failed check, a partial batch): `ok` is then false and `error` says why."""
+    error = {"code": failed[0].name.lower(), "message": failed[1], "hint": None} if failed else None
+    sys.stdout.write(envelope(data, error) + "\n")
 
 
 def fail(

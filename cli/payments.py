@@ -282,9 +282,13 @@ def reconcile(
     counts: dict[str, int] = {}
     for item in results:
         counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
-    failed = counts.get("error", 0)
+    # An error asking the provider, or an answer the state machine refused (amount or provider mismatch).
+    failed = counts.get("error", 0) + counts.get("failed", 0)
     if as_json:
-        emit_json({"payments": results, "counts": counts, "dry_run": dry_run})
+        emit_json(
+            {"payments": results, "counts": counts, "dry_run": dry_run},
+            failed=(ExitCode.FAILURE, f"{failed} payment(s) could not be reconciled") if failed else None,
+        )
     elif results:
         table(
             ("order", "provider", "was", "provider says", "outcome", "now", "error"),

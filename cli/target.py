@@ -4,7 +4,8 @@ In order:
 1. `DATABASE_URL` is set: psycopg straight to that database (the local stack's own URL, or a project's
    `postgres` connection string);
 2. `SUPABASE_URL` (not on loopback) and `SUPABASE_SERVICE_ROLE_KEY` are set: a real project through
-   PostgREST with supabase-py;
+   PostgREST with supabase-py; `SUPABASE_URL` of a project without the key is an error, never a silent
+   fall back to the local stack;
 3. the local stack exists: its `DATABASE_URL` (`thinbase local env`), so commands work on a fresh checkout
    without any configuration;
 4. otherwise: an error saying what to set.
@@ -22,7 +23,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.db import Database, open_database
@@ -50,14 +54,38 @@ class Target:
         return open_database(self.settings)
 
 
-def redact(url: str) -> str:
-    """A connection string or URL without its password."""
+def redact(dsn: str) -> str:
+    """A connection string for humans, as a URL: user, host, port and database, never a password, however
+    it was written (in the URL, as `?password=`, or in the `key=value` form)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(a connection string that does not parse)"
+    user = str(params.get("user") or "")
+    login = f"{user}:***@" if params.get("password") else f"{user}@" if user else ""
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{login}{params.get('host') or ''}{port}/{params.get('dbname') or ''}"
+
+
+def scrub(text: str, dsn: str) -> str:
+    """`text` (a subprocess's output) with the connection string and its password masked wherever they
+    appear."""
+    text = text.replace(dsn, redact(dsn))
+    with contextlib.suppress(psycopg.ProgrammingError):
+        password = str(conninfo_to_dict(dsn).get("password") or "")
+        if password:
+            text = text.replace(password, "***")
+    return text
+
+
+def _check_api_url(url: str) -> None:
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ConfigurationError(f"SUPABASE_URL {url!r} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"SUPABASE_URL must be an http(s) URL, not {url!r}")
 
 
 def _local_stack() -> LocalStack | None:
@@ -90,11 +118,19 @@ def resolve(settings: Settings | None = None) -> Target:
             settings,
             ("local stack " if local else "") + redact(settings.database_url),
         )
+    if settings.supabase_url:
+        _check_api_url(settings.supabase_url)
     remote_api = (
         settings.supabase_url and (urlsplit(settings.supabase_url).hostname or "") not in LOOPBACK_HOSTS
     )
     if remote_api and settings.service_role_key:
         return Target("supabase", settings, f"{settings.supabase_url} (PostgREST, service role)")
+    if remote_api:
+        # Never fall back to the local stack here: the operator meant the project.
+        raise ConfigurationError(
+            f"SUPABASE_URL names a project ({settings.supabase_url}) but SUPABASE_SERVICE_ROLE_KEY is not "
+            "set; set it (or DATABASE_URL), or unset SUPABASE_URL to work on the local stack"
+        )
     stack = _local_stack()
     if stack is not None:
         try:
@@ -104,8 +140,6 @@ def resolve(settings: Settings | None = None) -> Target:
         merged = {**local_env, **{k: v for k, v in settings.env.items() if v}}
         merged["DATABASE_URL"] = local_env["DATABASE_URL"]
         return Target("local", Settings(env=merged), f"local stack {redact(local_env['DATABASE_URL'])}")
-    if remote_api:
-        raise ConfigurationError("SUPABASE_SERVICE_ROLE_KEY is required to operate a project through its API")
     raise ConfigurationError("no database to operate on")
 
 

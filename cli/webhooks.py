@@ -179,8 +179,15 @@ def replay(
                     }
                 )
             advance()
+    statuses = {r["status"] for r in results if r["error"]}
+    exit_code = ExitCode.FAILURE if statuses - {404} else ExitCode.NOT_FOUND if statuses else ExitCode.OK
     if as_json:
-        emit_json([{k: v for k, v in r.items() if k != "status"} for r in results])
+        emit_json(
+            [{k: v for k, v in r.items() if k != "status"} for r in results],
+            failed=(exit_code, f"{sum(bool(r['error']) for r in results)} event(s) not replayed")
+            if statuses
+            else None,
+        )
     else:
         table(
             ("event", "was", "outcome", "payment", "error"),
@@ -190,11 +197,8 @@ def replay(
             ),
             title="replay",
         )
-    statuses = {r["status"] for r in results if r["error"]}
-    if statuses - {404}:
-        raise typer.Exit(int(ExitCode.FAILURE))
-    if statuses:
-        raise typer.Exit(int(ExitCode.NOT_FOUND))
+    if exit_code != ExitCode.OK:
+        raise typer.Exit(int(exit_code))
 
 
 @app.command("simulate")
@@ -205,7 +209,8 @@ def simulate_webhook(
     url: Annotated[
         str | None,
         typer.Option(
-            help="The edge app's base URL (default SUPABASE_URL, or http://127.0.0.1:THINBASE_PORT)."
+            help="The edge app's base URL; required for a project (its SUPABASE_URL is the Supabase API, "
+            "not the edge app); default on the local stack: its edge app."
         ),
     ] = None,
     amount: Annotated[
@@ -226,6 +231,13 @@ def simulate_webhook(
 
     with session(as_json) as db:
         settings = db.target.settings
+        if url is None and db.target.kind != "local":
+            fail(
+                "--url is required: the edge app of a project is served on a host of its own",
+                hint="e.g. --url https://api.example.com (where /webhooks/{provider} is reachable)",
+                code=ExitCode.USAGE,
+                as_json=as_json,
+            )
         if amount is None or currency is None:
             found: dict[str, Any] = db.call("operator_get_payment", {"payment": order})
             payment = found["payment"]
@@ -237,6 +249,7 @@ def simulate_webhook(
     currency = currency.upper()
     if currency not in exponents:
         fail(f"unknown currency {currency}", code=ExitCode.USAGE, as_json=as_json)
+    # On the local stack SUPABASE_URL is the local edge app itself (`thinbase local env`).
     base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     endpoint = f"{base}/webhooks/{provider.value}"
     details = simulate.Order(order, amount, currency, exponents[currency])

@@ -138,6 +138,8 @@ def test_status_and_push_with_a_pending_migration(stack: LocalStack, scratch_his
     env = {"DATABASE_URL": scratch_history}
     status = run("db", "status", "--json", env=env)
     assert status.exit_code == 4
+    assert envelope(status)["ok"] is False  # the exit code and the envelope agree
+    assert envelope(status)["error"]["code"] == "drift"
     report = envelope(status)["data"]
     assert report["pending"] == [latest.version]
     assert report["drift"] == []

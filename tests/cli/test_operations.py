@@ -10,10 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.cli.conftest import CONFIG_NAMES, data, error, flat, run, superuser_sql, unique
 from tests.client_ips import fresh_ip
 from tests.conftest import User
 from tests.fake_resend import FakeResend
+from thinbase.cli import migrations
 from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
@@ -280,6 +283,8 @@ def test_doctor_fails_on_half_configured_features(stack: LocalStack) -> None:
         },
     )
     assert result.exit_code == 4
+    assert json.loads(result.stdout)["ok"] is False  # the envelope agrees with the exit code
+    assert json.loads(result.stdout)["error"]["code"] == "drift"
     found = checks(result)
     assert found["payments: stripe"]["status"] == "fail"
     assert "STRIPE_WEBHOOK_SECRET" in found["payments: stripe"]["detail"]
@@ -306,3 +311,38 @@ def test_doctor_fails_when_the_database_is_unreachable(stack: LocalStack) -> Non
     )
     assert "database" not in checks(offline)
     assert set(CONFIG_NAMES) >= {"DATABASE_URL"}
+
+
+def test_doctor_offline_needs_no_database_at_all(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import thinbase.cli.target as module
+
+    monkeypatch.setattr(module, "_local_stack", lambda: None)  # no stack, no DATABASE_URL, no project
+    result = run("doctor", "--offline", "--json", env={"STRIPE_SECRET_KEY": "sk_test_x"})
+    assert result.exit_code == 4, result.output
+    found = checks(result)
+    assert "database" not in found
+    assert found["payments: stripe"]["status"] == "fail"
+
+
+def test_doctor_sees_an_edited_migration_as_db_status_does(stack: LocalStack) -> None:
+    first = migrations.local_migrations()[0].version
+    (original,) = superuser_sql(
+        stack, "select statements from supabase_migrations.schema_migrations where version = %s", (first,)
+    )
+    superuser_sql(
+        stack,
+        "update supabase_migrations.schema_migrations set statements = array['select 1'] where version = %s",
+        (first,),
+    )
+    try:
+        result = run("doctor", "--json")
+        found = checks(result)["migrations"]
+        assert (result.exit_code, found["status"]) == (4, "fail"), found
+        assert "1 drifted" in found["detail"]
+    finally:
+        superuser_sql(
+            stack,
+            "update supabase_migrations.schema_migrations set statements = %s where version = %s",
+            (original["statements"], first),
+        )
+    assert checks(run("doctor", "--json"))["migrations"]["status"] == "pass"

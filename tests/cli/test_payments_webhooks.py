@@ -3,6 +3,7 @@ app where the command talks to one."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -147,6 +148,21 @@ def test_reconcile_reports_provider_errors(
     assert item["outcome"] == "error"
     assert "500" in item["error"]
     assert payment_status(stack, bought.order_id) == "pending"
+
+
+def test_reconcile_fails_when_the_state_machine_refuses_what_the_provider_reports(
+    stack: LocalStack, checkout: Callable[..., Checkout], midtrans: MidtransFake
+) -> None:
+    short = checkout("midtrans", "IDR")
+    midtrans.set_status(short.order_id, "settlement", gross_amount="1000.00")  # not the 149,000 asked for
+    result = run("payments", "reconcile", "--order", short.order_id, "--json", env=midtrans_env(midtrans))
+    assert result.exit_code == 1
+    parsed = json.loads(result.stdout)
+    assert parsed["ok"] is False
+    assert parsed["error"]["code"] == "failure"
+    (item,) = parsed["data"]["payments"]
+    assert item["outcome"] == "failed"
+    assert payment_status(stack, short.order_id) == "pending"
 
 
 def envelope_data(result: Any) -> Any:
@@ -304,6 +320,14 @@ def test_simulate_posts_a_signed_webhook_to_a_running_edge_app(
             )
         )
         assert refunded["response"]["payment_status"] == "refunded"
+
+
+def test_simulate_for_a_project_needs_the_edge_apps_url(stack: LocalStack) -> None:
+    """A project's SUPABASE_URL is the Supabase API, not the edge app: no guessing where to post."""
+    elsewhere = {"DATABASE_URL": "postgresql://postgres:x@127.0.0.1:1/postgres", **PROVIDER_ENV["stripe"]}
+    result = run("webhooks", "simulate", "stripe", "--order", "TB-X", "--status", "paid", env=elsewhere)
+    assert result.exit_code == 2
+    assert "--url is required" in flat(result.stderr)
 
 
 def test_simulate_reports_a_refused_webhook_and_an_unreachable_app(

@@ -124,3 +124,29 @@ def test_compare_latest_works_from_one_version(tmp_path: Path) -> None:
         "missing",
     ]
     assert [s.state for s in migrations.compare_latest(local, None)] == ["pending", "pending"]
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://postgres:s3cret@db.example.com:5432/postgres",
+        "postgresql://postgres@db.example.com:5432/postgres?password=s3cret&sslmode=require",
+        "host=db.example.com port=5432 dbname=postgres user=postgres password=s3cret",
+    ],
+)
+def test_no_form_of_connection_string_shows_its_password(stack: LocalStack, dsn: str) -> None:
+    chosen = target.resolve(load_settings(env={"DATABASE_URL": dsn}))
+    assert chosen.label == "postgresql://postgres:***@db.example.com:5432/postgres"
+    assert target.scrub(f"error connecting with {dsn} (password s3cret)", dsn).count("s3cret") == 0
+
+
+def test_a_project_url_without_the_key_never_falls_back_to_the_local_stack(stack: LocalStack) -> None:
+    assert stack.load_state() is not None  # the local stack exists, and still is not chosen
+    with pytest.raises(ConfigurationError, match="SUPABASE_SERVICE_ROLE_KEY is not set"):
+        target.resolve(load_settings(env={"SUPABASE_URL": "https://prod-project.supabase.co"}))
+
+
+@pytest.mark.parametrize("url", ["ftp://abc.supabase.co", "https://abc.supabase.co:99999", "abc.supabase.co"])
+def test_a_malformed_project_url_is_a_configuration_error(stack: LocalStack, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="SUPABASE_URL"):
+        target.resolve(load_settings(env={"SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": "sb_secret_x"}))
