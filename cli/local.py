@@ -80,14 +80,17 @@ def status(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def env() -> None:
-    """Print the local stack's settings as plain KEY=value lines.
+def env(as_json: JsonOption = False) -> None:
+    """Print the local stack's settings as plain KEY=value lines (with --json: one object).
 
     DATABASE_URL, SUPABASE_URL, SUPABASE_JWT_SECRET, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY."""
     try:
         values = LocalStack().env(_edge_port())
     except StackError as exc:
-        fail(str(exc), hint="run `thinbase local up` first")
+        fail(str(exc), hint="run `thinbase local up` first", as_json=as_json)
+    if as_json:
+        emit_json(values)
+        return
     for key, value in values.items():
         print(f"{key}={value}")
 

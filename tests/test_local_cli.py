@@ -34,6 +34,15 @@ def test_env_prints_plain_key_value_lines(stack: LocalStack) -> None:
     assert verify_hs256(values["SUPABASE_SERVICE_ROLE_KEY"], secret)["role"] == "service_role"
 
 
+def test_env_json_is_the_same_values_in_the_envelope(stack: LocalStack) -> None:
+    plain = runner.invoke(app, ["local", "env"], env={"THINBASE_PORT": "54999"})
+    result = runner.invoke(app, ["local", "env", "--json"], env={"THINBASE_PORT": "54999"})
+    assert result.exit_code == 0, result.output
+    envelope = json.loads(result.stdout)
+    assert envelope["ok"] is True
+    assert envelope["data"] == dict(line.split("=", 1) for line in plain.stdout.strip().splitlines())
+
+
 def test_status_json_reports_a_running_stack(stack: LocalStack) -> None:
     result = runner.invoke(app, ["local", "status", "--json"])
     assert result.exit_code == 0, result.output

@@ -23,7 +23,6 @@ WITHOUT_JSON = {
     "local up",
     "local down",
     "local reset",
-    "local env",
     "local psql",
     "serve",
     "db push",
