@@ -45,34 +45,39 @@ def _has(conn: psycopg.Connection[dict[str, Any]], kind: str, role: str, oid: in
 def snapshot(conninfo: str) -> dict[str, Any]:
     """{"tables": {name: {"rls": bool, "grants": {role: [privs]}, "columns": {role: [col:priv]}}},
     "functions": {signature: {"definer": bool, "execute": [roles]}}}"""
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        return snapshot_of(conn)
+
+
+def snapshot_of(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
+    """The same, as seen inside `conn`'s current transaction."""
     tables: dict[str, Any] = {}
     functions: dict[str, Any] = {}
-    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
-        for table in conn.execute(_TABLES).fetchall():
-            grants: dict[str, list[str]] = {}
-            columns: dict[str, list[str]] = {}
-            for role in ROLES:
-                allowed = [priv for priv in TABLE_PRIVILEGES if _has(conn, "table", role, table["oid"], priv)]
-                if allowed:
-                    grants[role] = allowed
-                partial = conn.execute(
-                    """
-                    select a.attname || ':' || priv as grant
-                    from pg_catalog.pg_attribute as a
-                    cross join unnest(array['SELECT', 'INSERT', 'UPDATE']) as priv
-                    where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
-                      and has_column_privilege(%s, a.attrelid, a.attnum, priv)
-                      and not has_table_privilege(%s, a.attrelid, priv)
-                    order by 1
-                    """,
-                    (table["oid"], role, role),
-                ).fetchall()
-                if partial:
-                    columns[role] = [row["grant"] for row in partial]
-            tables[table["name"]] = {"rls": table["rls"], "grants": grants, "columns": columns}
-        for fn in conn.execute(_FUNCTIONS).fetchall():
-            execute = [role for role in ROLES if _has(conn, "function", role, fn["oid"], "EXECUTE")]
-            functions[fn["name"]] = {"definer": fn["definer"], "execute": execute}
+    for table in conn.execute(_TABLES).fetchall():
+        grants: dict[str, list[str]] = {}
+        columns: dict[str, list[str]] = {}
+        for role in ROLES:
+            allowed = [priv for priv in TABLE_PRIVILEGES if _has(conn, "table", role, table["oid"], priv)]
+            if allowed:
+                grants[role] = allowed
+            partial = conn.execute(
+                """
+                select a.attname || ':' || priv as grant
+                from pg_catalog.pg_attribute as a
+                cross join unnest(array['SELECT', 'INSERT', 'UPDATE']) as priv
+                where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
+                  and has_column_privilege(%s, a.attrelid, a.attnum, priv)
+                  and not has_table_privilege(%s, a.attrelid, priv)
+                order by 1
+                """,
+                (table["oid"], role, role),
+            ).fetchall()
+            if partial:
+                columns[role] = [row["grant"] for row in partial]
+        tables[table["name"]] = {"rls": table["rls"], "grants": grants, "columns": columns}
+    for fn in conn.execute(_FUNCTIONS).fetchall():
+        execute = [role for role in ROLES if _has(conn, "function", role, fn["oid"], "EXECUTE")]
+        functions[fn["name"]] = {"definer": fn["definer"], "execute": execute}
     return {"tables": tables, "functions": functions}
 
 
