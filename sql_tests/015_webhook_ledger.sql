@@ -3,7 +3,7 @@
 -- Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(115);
+select plan(117);
 
 -- Users and their checkouts (inserted directly: create_payment is tested in 014).
 do $$
@@ -319,6 +319,18 @@ select throws_ok(
   $$ select public.complete_webhook_event(gen_random_uuid(), 'processed') $$,
   'PT404', 'webhook_event_not_found',
   'complete an unknown event: 404'
+);
+select throws_ok(
+  $$ select public.complete_webhook_event(
+       (select e.id from private.webhook_events as e where e.event_key = 't015-k-4'), 'processed'
+     ) $$,
+  'PT409', 'not_in_progress',
+  'a closed event (failed) is not completed again: 409, its outcome stays'
+);
+select results_eq(
+  $$ select e.status from private.webhook_events as e where e.event_key = 't015-k-4' $$,
+  $$ values ('failed') $$,
+  'and it is still failed'
 );
 
 -- apply_payment_event: paid ----------------------------------------------------------------------------
