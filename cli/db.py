@@ -221,6 +221,12 @@ def push(
             code, output = stream_supabase(args, on_line)
     except SupabaseCliMissing as exc:
         fail(str(exc))
+    except subprocess.TimeoutExpired as exc:
+        fail(
+            f"supabase db push did not finish within {exc.timeout:.0f} s and was stopped",
+            hint="a migration may be waiting on a lock held elsewhere; `thinbase db status` shows what "
+            "was applied",
+        )
     if code != 0:
         sys.stderr.write(targets.scrub(output, url))
         fail(

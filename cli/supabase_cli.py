@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 
 from thinbase.cli.paths import ROOT, SUPABASE_CLI
@@ -35,7 +36,7 @@ def stream_supabase(
     args: Sequence[str], on_line: Callable[[str], None], *, timeout: float = 600
 ) -> tuple[int, str]:
     """Run `supabase ARGS`, handing each output line (stdout and stderr merged) to `on_line` as it comes;
-    returns (exit code, the whole output)."""
+    returns (exit code, the whole output). Killed after `timeout` seconds: subprocess.TimeoutExpired."""
     if not SUPABASE_CLI.exists():
         raise SupabaseCliMissing("the Supabase CLI is not installed: run `npm ci` (or `make dev`)")
     env = {**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"}
@@ -50,8 +51,16 @@ def stream_supabase(
         text=True,
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            on_line(line.rstrip("\n"))
-        code = process.wait(timeout=timeout)
+        # A watchdog, since reading the output blocks for as long as the CLI stays silent.
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+            code = process.wait()
+        finally:
+            watchdog.cancel()
+    if watchdog.finished.is_set() and code < 0:
+        raise subprocess.TimeoutExpired(list(args), timeout, "".join(lines))
     return code, "".join(lines)

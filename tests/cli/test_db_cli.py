@@ -176,3 +176,18 @@ def test_status_and_push_refuse_a_drifted_history(stack: LocalStack, scratch_his
     pushed = run("db", "push", "--yes", env=env)
     assert pushed.exit_code == 4
     assert "drifted" in flat(pushed.stderr)
+
+
+def test_a_silent_supabase_cli_is_stopped_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the output blocks while the CLI prints nothing (a migration waiting on a lock): the
+    watchdog still stops it. A stand-in binary that sleeps plays the silent CLI."""
+    import subprocess
+    import time
+
+    from thinbase.cli import supabase_cli
+
+    monkeypatch.setattr(supabase_cli, "SUPABASE_CLI", Path("/bin/sleep"))
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        supabase_cli.stream_supabase(["30"], lambda _: None, timeout=1)
+    assert time.monotonic() - started < 10
