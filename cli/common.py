@@ -28,13 +28,24 @@ _HINT_FOR_CODE = {
     "not_replayable": "only failed events with stored input are replayed; `thinbase webhooks show ID`",
     "PGRST202": "the database lacks this RPC: apply pending migrations with `thinbase db push`",
 }
+# When neither the code nor the database gave a hint: one per kind of failure.
+_HINT_FOR_STATUS = {
+    400: "check the arguments: `--help` on the command lists them",
+    404: "nothing by that name or id: `users list`, `payments list` and `webhooks list` show what exists",
+    409: "the item's current state does not allow this: `show` it to see that state",
+}
 
 
 def rpc_failure(exc: RpcError, *, as_json: bool = False) -> NoReturn:
     """Report an RPC error with the exit code its status means (404 → 3, 400 → 2, else 1)."""
     detail = exc.details if exc.details and not exc.details.startswith("{") else None
     message = f"{exc.message}: {detail}" if detail else exc.message
-    hint = _HINT_FOR_CODE.get(exc.message) or _HINT_FOR_CODE.get(exc.code) or exc.hint
+    hint = (
+        _HINT_FOR_CODE.get(exc.message)
+        or _HINT_FOR_CODE.get(exc.code)
+        or exc.hint
+        or _HINT_FOR_STATUS.get(exc.status)
+    )
     fail(message, hint=hint, code=_EXIT_FOR_STATUS.get(exc.status, ExitCode.FAILURE), as_json=as_json)
 
 

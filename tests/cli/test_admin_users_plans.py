@@ -142,6 +142,7 @@ def test_users_list_and_show(stack: LocalStack, checkout: Callable[..., Checkout
 def test_users_show_an_unknown_email_is_not_found(stack: LocalStack) -> None:
     failure = error(run("users", "show", "nobody@example.invalid", "--json"), 3)
     assert "No user with email" in failure["message"]
+    assert "users list" in failure["hint"]  # every error comes with a hint
     assert run("users", "list", "--offset", "-1").exit_code == 2
 
 
