@@ -190,6 +190,42 @@ def test_provider_failure_leaves_the_payment_pending_and_retryable(
     assert [row["status"] for row in rows] == ["pending"]
 
 
+def test_a_midtrans_order_taken_by_a_lost_answer_is_abandoned_and_a_new_order_started(
+    stack: LocalStack, shop: EdgeServer, midtrans_fake: MidtransFake
+) -> None:
+    """Midtrans accepts an order id once. When its answer to a checkout is lost (a timeout after it created
+    the transaction), a retry for that order is refused as "already taken"; the payment is abandoned and
+    the retry starts a new order instead of failing until the payment expires."""
+    user = signup()
+    auth = {"Authorization": f"Bearer {user['access_token']}"}
+    body = {"plan": "PRO", "provider": "midtrans", "currency": "IDR"}
+    with httpx.Client(base_url=shop.url, timeout=30) as client:
+        midtrans_fake.fail_next(504)
+        assert client.post("/payments/checkout", json=body, headers=auth).status_code == 502
+        with stack.superuser_connection() as conn:
+            lost = conn.execute(
+                "select order_id from public.payments where user_id = %s", (user["id"],)
+            ).fetchone()
+        assert lost is not None
+        midtrans_fake.orders[lost["order_id"]] = {"lost": True}  # Midtrans did create it; the answer was lost
+        retried = client.post("/payments/checkout", json=body, headers=auth)
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["token"]
+        assert retried.json()["order_id"] != lost["order_id"]
+        again = client.post("/payments/checkout", json=body, headers=auth)
+        assert again.json()["order_id"] == retried.json()["order_id"]  # the new order's checkout is reused
+    with stack.superuser_connection() as conn:
+        rows = conn.execute(
+            "select order_id, status, metadata ->> 'abandoned' as abandoned from public.payments "
+            "where user_id = %s order by created_at",
+            (user["id"],),
+        ).fetchall()
+    assert [(r["status"], r["abandoned"]) for r in rows] == [
+        ("failed", "provider_duplicate_order"),
+        ("pending", None),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

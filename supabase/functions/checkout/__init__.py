@@ -3,7 +3,8 @@
 create_payment runs AS THE USER (RLS and auth.uid() decide whose payment it is and the price comes from
 the plans table), then the provider creates its checkout, then attach_checkout stores the result. A repeat
 request returns the same open checkout. If the provider fails, the payment stays pending and the next
-request retries the provider call; the client gets 502.
+request retries the provider call; the client gets 502. Where the provider refuses a repeated order id
+(Midtrans, after its answer to the first call was lost), the payment is abandoned and a new order started.
 """
 
 from __future__ import annotations
@@ -66,28 +67,32 @@ def _answer(payment: dict[str, Any]) -> JSONResponse:
     )
 
 
-async def checkout(request: Request) -> JSONResponse:
-    user = require_user(request)
-    body = await read_json_object(request)
-    plan = optional_string(body, "plan", 32)
-    if plan is None:
-        raise HttpError(400, "invalid_plan", "`plan` is required.")
-    provider = _provider(request, optional_string(body, "provider", 32))
-    currency = optional_string(body, "currency", 3)
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise HttpError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters.")
-    return_url, cancel_url = _return_url(request, body)
+def _context(payment: dict[str, Any]) -> dict[str, Any]:
+    return {"provider": payment["provider"], "order_id": payment["order_id"]}
 
+
+async def _open_payment(
+    request: Request, user: Caller, plan: str, provider: Provider, currency: str | None
+) -> dict[str, Any]:
+    """create_payment as the user: the open pending payment for this plan, provider and currency, or a
+    new one."""
     payment: dict[str, Any] = await call_rpc(
         request,
         "create_payment",
         {"plan": plan, "provider": provider.name, "currency": currency},
         caller=user,
     )
-    if payment.get("checkout_url") or payment.get("checkout_token"):
-        return _answer(payment)  # the same open checkout as before
+    return payment
 
+
+async def _provider_checkout(
+    request: Request,
+    provider: Provider,
+    user: Caller,
+    payment: dict[str, Any],
+    return_url: str,
+    cancel_url: str | None,
+) -> CheckoutResult:
     catalog = request.app.state.catalog
     exponents = await run_in_threadpool(catalog.exponents)
     checkout_request = CheckoutRequest(
@@ -105,17 +110,54 @@ async def checkout(request: Request) -> JSONResponse:
         idempotency_key=str(payment["id"]),
         expires_at=datetime.fromisoformat(payment["expires_at"]),
     )
+    result: CheckoutResult = await run_in_threadpool(provider.create_checkout, checkout_request)
+    return result
+
+
+async def checkout(request: Request) -> JSONResponse:
+    user = require_user(request)
+    body = await read_json_object(request)
+    plan = optional_string(body, "plan", 32)
+    if plan is None:
+        raise HttpError(400, "invalid_plan", "`plan` is required.")
+    provider = _provider(request, optional_string(body, "provider", 32))
+    currency = optional_string(body, "currency", 3)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise HttpError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters.")
+    return_url, cancel_url = _return_url(request, body)
+
+    payment = await _open_payment(request, user, plan, provider, currency)
+    if payment.get("checkout_url") or payment.get("checkout_token"):
+        return _answer(payment)  # the same open checkout as before
     try:
-        result: CheckoutResult = await run_in_threadpool(provider.create_checkout, checkout_request)
+        try:
+            result = await _provider_checkout(request, provider, user, payment, return_url, cancel_url)
+        except ProviderError as exc:
+            if exc.code != "provider_duplicate_order":
+                raise
+            # Midtrans took this order id for a checkout whose answer was lost (a timeout) and will never
+            # hand it out again: close the payment and start over with a new order.
+            log.warning("order id taken at the provider; starting a new order", extra=_context(payment))
+            try:
+                await call_rpc(
+                    request,
+                    "abandon_checkout",
+                    {"payment_id": payment["id"], "reason": exc.code},
+                    caller=Caller.service(),
+                )
+            except HttpError as refused:
+                if refused.status != 409:  # 409: a concurrent request abandoned it first
+                    raise
+            payment = await _open_payment(request, user, plan, provider, currency)
+            result = await _provider_checkout(request, provider, user, payment, return_url, cancel_url)
     except ProviderTimeout as exc:
-        log.warning("provider timeout", extra={"provider": provider.name, "order_id": payment["order_id"]})
+        log.warning("provider timeout", extra=_context(payment))
         raise HttpError(
             502, "provider_timeout", f"{provider.name} did not answer in time; try again."
         ) from exc
     except ProviderError as exc:
-        log.warning(
-            "provider error %s", exc.code, extra={"provider": provider.name, "order_id": payment["order_id"]}
-        )
+        log.warning("provider error %s", exc.code, extra=_context(payment))
         raise HttpError(
             502, "provider_error", f"{provider.name} refused the checkout ({exc.code}); try again."
         ) from exc

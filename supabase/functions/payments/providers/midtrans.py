@@ -4,7 +4,8 @@ Checkout: `POST {snap}/transactions` with Basic auth (server key as user name, e
 order_id *is* Midtrans' `transaction_details.order_id`, so every notification names it directly. Midtrans
 takes whole rupiah only: our IDR minor units (exponent 2) are divided by 100, and an amount with sen is
 refused rather than rounded. Midtrans has no idempotency header; its order_id can be used once, so a
-repeated create for the same order is refused by Midtrans (`provider_duplicate_order`).
+repeated create for the same order is refused by Midtrans (`provider_duplicate_order`); the checkout
+endpoint then abandons that payment (`abandon_checkout`) and starts a new order.
 
 Signature: `signature_key = sha512_hex(order_id + status_code + gross_amount + server_key)`, taken from
 the notification's own JSON strings (Midtrans signs fields, not the raw bytes; `gross_amount` is the
