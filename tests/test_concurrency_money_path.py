@@ -191,3 +191,45 @@ def test_replays_racing_redeliveries_of_a_failed_event_apply_it_once(
         "paid",
         1,
     )
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_paid_and_refund_deliveries_racing_end_in_one_serial_order(
+    stack: LocalStack, db: PsycopgDatabase, make_user: Callable[..., User], run: int
+) -> None:
+    """16 deliveries of a paid event and 16 of its refund, all at once: the outcome is one of the two serial
+    orders (paid then refunded: refunded and back on FREE; refund first, ignored: paid and on PRO), never a
+    mix, and each event is recorded once."""
+    user = make_user("race")
+    payment = db.rpc(
+        "create_payment", {"plan": "PRO", "provider": "stripe", "currency": "USD"}, caller=user.caller
+    )
+    paid = _paid_event(payment["order_id"], payment["amount_minor"], "USD", f"evt_paid_{uuid.uuid4().hex}")
+    refund = {**paid, "event_key": f"evt_refund_{uuid.uuid4().hex}", "status": "refunded"}
+
+    def deliver(database: PsycopgDatabase, index: int) -> str:
+        event = paid if index % 2 else refund
+        outcome = database.rpc("apply_payment_event", event, caller=Caller.service())[0]["outcome"]
+        return f"{event['status']}:{outcome}"
+
+    outcomes = Counter(hammer(stack.authenticator_url(), CLIENTS, 1, deliver))
+    assert outcomes["paid:applied"] == 1, outcomes
+    assert outcomes["paid:duplicate"] == CLIENTS // 2 - 1, outcomes
+    with stack.superuser_connection() as conn:
+        state = conn.execute(
+            "select p.status, s.plan_code from public.payments as p "
+            "join public.subscriptions as s on s.user_id = p.user_id where p.id = %s",
+            (payment["id"],),
+        ).fetchone()
+        ledger = conn.execute(
+            "select event_key, status from private.webhook_events where order_id = %s",
+            (payment["order_id"],),
+        ).fetchall()
+    assert state is not None
+    refund_outcome = {row["event_key"]: row["status"] for row in ledger}[refund["event_key"]]
+    if outcomes["refunded:applied"] == 1:  # paid, then refunded
+        assert (state["status"], state["plan_code"], refund_outcome) == ("refunded", "FREE", "processed")
+    else:  # the refund came first and was ignored: the payment stays paid
+        assert outcomes["refunded:ignored"] == 1, outcomes
+        assert (state["status"], state["plan_code"], refund_outcome) == ("paid", "PRO", "ignored")
+    assert len(ledger) == 2  # each event recorded once, however often delivered
