@@ -205,17 +205,7 @@ def _reconcile_one(
     try:
         rows = db.try_call(
             "apply_payment_event",
-            {
-                "provider": provider.name,
-                "event_key": event.event_key,
-                "event_type": event.event_type,
-                "order_id": event.order_id or payment["order_id"],
-                "status": event.status,
-                "amount_minor": event.amount_minor,
-                "currency": event.currency,
-                "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
-                "payload": event.payload,
-            },
+            event.apply_arguments(provider.name) | {"order_id": event.order_id or payment["order_id"]},
         )
     except RpcError as exc:
         result["outcome"] = "error"

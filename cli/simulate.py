@@ -45,6 +45,9 @@ class Order:
     amount_minor: int
     currency: str
     exponent: int
+    # The payment's provider reference (payments.provider_payment_id: a Stripe session, a Razorpay order),
+    # which binds the provider's events to the payment; None before the checkout was created.
+    provider_reference: str | None = None
 
 
 def _secret(settings: Settings, *names: str) -> list[str]:
@@ -69,7 +72,7 @@ def _stripe(settings: Settings, order: Order, status: PaymentStatus) -> Simulate
     (secret,) = _secret(settings, "STRIPE_WEBHOOK_SECRET")
     units = stripe.to_stripe_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
-    session_id = f"cs_sim_{uuid.uuid4().hex[:20]}"
+    session_id = order.provider_reference or f"cs_sim_{uuid.uuid4().hex[:20]}"
     obj: dict[str, Any] = {
         "id": session_id,
         "object": "checkout.session",
@@ -120,7 +123,7 @@ _MIDTRANS = {
     "paid": ("settlement", "200"),
     "pending": ("pending", "201"),
     "failed": ("deny", "202"),
-    "expired": ("expire", "407"),
+    "expired": ("expire", "202"),
     "refunded": ("refund", "200"),
 }
 
@@ -248,6 +251,9 @@ def _razorpay(settings: Settings, order: Order, status: PaymentStatus) -> Simula
     event = _RAZORPAY.get(status)
     if event is None:
         raise _unsupported("razorpay", status)
+    if order.provider_reference is None:
+        # Razorpay's events name the Razorpay order our checkout created; without one nothing binds them.
+        raise SimulationError(f"{order.order_id} has no Razorpay order yet: start its checkout first")
     units = razorpay.to_razorpay_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
     payment = {
@@ -256,7 +262,7 @@ def _razorpay(settings: Settings, order: Order, status: PaymentStatus) -> Simula
         "amount": units,
         "currency": order.currency,
         "status": {"paid": "captured", "failed": "failed"}.get(status, "refunded"),
-        "order_id": f"order_sim{uuid.uuid4().hex[:9]}",
+        "order_id": order.provider_reference,
         "method": "upi",
         "captured": status != "failed",
         "amount_refunded": units if status == "refunded" else 0,

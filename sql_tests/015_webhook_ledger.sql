@@ -92,17 +92,20 @@ select function_privs_are(
 );
 select function_privs_are(
   'public', 'apply_payment_event',
-  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb'], 'anon',
+  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb', 'text', 'text'],
+  'anon',
   array[]::text[], 'anon cannot execute apply_payment_event'
 );
 select function_privs_are(
   'public', 'apply_payment_event',
-  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb'], 'authenticated',
+  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb', 'text', 'text'],
+  'authenticated',
   array[]::text[], 'authenticated cannot execute apply_payment_event'
 );
 select function_privs_are(
   'public', 'apply_payment_event',
-  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb'], 'service_role',
+  array['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'timestamptz', 'jsonb', 'text', 'text'],
+  'service_role',
   array['EXECUTE'], 'service_role can execute apply_payment_event'
 );
 select function_privs_are(

@@ -47,7 +47,7 @@ select results_eq(
        p.prosecdef
      from pg_catalog.pg_proc as p
      where p.oid = to_regprocedure(
-       'public.apply_payment_event(text,text,text,text,text,bigint,text,timestamptz,jsonb)'
+       'public.apply_payment_event(text,text,text,text,text,bigint,text,timestamptz,jsonb,text,text)'
      )
   $$,
   $$ values (false, false, true, false) $$,

@@ -244,6 +244,7 @@ PROVIDER_ENV = {
 }
 CURRENCY = {"stripe": "KWD", "midtrans": "IDR", "doku": "IDR", "lemonsqueezy": "USD", "razorpay": "INR"}
 UNSUPPORTED = {("lemonsqueezy", "expired"), ("razorpay", "pending"), ("razorpay", "expired")}
+REFERENCE = {"stripe": "cs_test_simulated", "razorpay": "order_simulated01"}  # payments.provider_payment_id
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDER_ENV))
@@ -252,7 +253,11 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
     settings = load_settings(env=PROVIDER_ENV[provider])
     currency = CURRENCY[provider]
     order = simulate.Order(
-        "TB-20261122-SIMULATED01", 74900 if currency != "KWD" else 12340, currency, EXPONENTS[currency]
+        "TB-20261122-SIMULATED01",
+        74900 if currency != "KWD" else 12340,
+        currency,
+        EXPONENTS[currency],
+        REFERENCE.get(provider),
     )
     url = f"http://edge.test/webhooks/{provider}"
     if (provider, status) in UNSUPPORTED:
@@ -264,8 +269,25 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
         checker = build_providers(settings, http)[provider]
         checker.verify_webhook(webhook.headers, webhook.body)
         event = checker.parse_webhook(webhook.headers, webhook.body, exponents=EXPONENTS)
-    assert (event.status, event.order_id, event.currency) == (status, order.order_id, currency)
+    assert (event.status, event.currency) == (status, currency)
+    # Bound to the payment by our order id, or by the provider reference its checkout stored.
+    assert event.order_id == order.order_id or (
+        event.order_id is None and event.provider_reference == order.provider_reference
+    )
+    assert event.provider_reference in (None, order.provider_reference)
     assert event.amount_minor == order.amount_minor
+
+
+def test_simulate_refuses_a_razorpay_order_without_its_razorpay_order() -> None:
+    """Razorpay's events are bound by the Razorpay order the checkout created: none, nothing to sign."""
+    with pytest.raises(simulate.SimulationError, match="no Razorpay order yet"):
+        simulate.build(
+            "razorpay",
+            load_settings(env=PROVIDER_ENV["razorpay"]),
+            simulate.Order("TB-X", 74900, "INR", 2),
+            "paid",
+            "http://x/webhooks/razorpay",
+        )
 
 
 def test_simulate_needs_the_secret(stack: LocalStack) -> None:

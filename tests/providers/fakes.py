@@ -231,7 +231,7 @@ class MidtransFake(FakeProvider):
         "deny": "202",
         "cancel": "202",
         "failure": "202",
-        "expire": "407",
+        "expire": "202",
     }
 
     def __init__(self, server_key: str) -> None:
@@ -255,6 +255,11 @@ class MidtransFake(FakeProvider):
             status = self.statuses.get(match.group(1))
             if status is None:
                 return 404, {"status_code": "404", "status_message": "Transaction doesn't exist."}, {}
+            if status["transaction_status"] == "expire":  # the status API reports expiry as 407
+                status = status | {"status_code": "407"}
+                status["signature_key"] = signing.midtrans_signature(
+                    status["order_id"], "407", status["gross_amount"], self.server_key
+                )
             return 200, status, {}
         raise BadRequest(404, "The requested resource is not found")
 
@@ -476,7 +481,6 @@ class StripeFake(FakeProvider):
         self.sessions: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self._intent_metadata: dict[str, dict[str, str]] = {}  # what payment_intent_data[metadata] asked for
-        self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str, code: str | None) -> Any:
         kind = "api_error" if status >= 500 else "invalid_request_error"
@@ -545,7 +549,7 @@ class StripeFake(FakeProvider):
             raise BadRequest(
                 400, "metadata keys are at most 40 and values 500 characters", "parameter_invalid"
             )
-        session_id = f"cs_test_{next(self._ids):06d}"
+        session_id = f"cs_test_{uuid.uuid4().hex}"  # Stripe's ids are unique across every session
         session: dict[str, Any] = {
             "id": session_id,
             "object": "checkout.session",

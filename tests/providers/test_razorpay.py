@@ -381,24 +381,30 @@ def test_webhooks_from_the_fake(
 ) -> None:
     p = provider(http, razorpay_fake)
     request = checkout_request(amount_minor=74_900, currency="INR")
-    p.create_checkout(request)
+    created = p.create_checkout(request)
     razorpay_fake.set_status(request.order_id, attempt)
     headers, body = razorpay_fake.webhook(event_name, request.order_id, event_id="evt_test_1")
     p.verify_webhook(headers, body)
     event = p.parse_webhook(headers, body, exponents=EXPONENTS)
     assert event.event_key == "evt_test_1"
     assert event.status == expected
-    assert event.order_id == request.order_id
+    # Bound by the Razorpay order our server created; our receipt only where the order entity is sent.
+    assert event.provider_reference == created.provider_payment_id
+    assert event.order_id == (request.order_id if event_name.startswith("order.") else None)
+    assert event.client_order_id == request.order_id  # the payment's notes: a cross-check only
     assert event.amount_minor == amount
     assert event.currency == "INR"
 
 
-def test_payment_without_our_notes_maps_to_no_order(http: httpx.Client, razorpay_fake: RazorpayFake) -> None:
+def test_payment_notes_never_bind_an_event(http: httpx.Client, razorpay_fake: RazorpayFake) -> None:
+    """The notes of a payment come from the buyer's Checkout options: they are reported as a client claim,
+    never as the order the event belongs to."""
     p = provider(http, razorpay_fake)
     request = checkout_request(amount_minor=74_900, currency="INR")
-    p.create_checkout(request)
-    razorpay_fake.set_status(request.order_id, "captured", notes={})
+    created = p.create_checkout(request)
+    razorpay_fake.set_status(request.order_id, "captured", notes={"order_id": "TB-20261122-SOMEONEELSE"})
     headers, body = razorpay_fake.webhook("payment.captured", request.order_id)
     event = p.parse_webhook(headers, body, exponents=EXPONENTS)
     assert event.status == "paid"
-    assert event.order_id is None  # never a 4xx: SQL records it as ignored (unknown order)
+    assert (event.order_id, event.provider_reference) == (None, created.provider_payment_id)
+    assert event.client_order_id == "TB-20261122-SOMEONEELSE"

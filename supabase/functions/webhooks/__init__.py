@@ -1,12 +1,13 @@
 """POST /webhooks/{provider}: signed payment events, at least once and in any order.
 
 Order of work: cap the body (1 MiB), verify the signature over the raw bytes (before any database work),
-normalize, then one call to apply_payment_event, which claims the event in the ledger and applies it in a
-single transaction. Answers:
+normalize, confirm with the provider's status API what the signature does not cover (a provider's
+`confirm_statuses`: Midtrans' paid and refunded), then one call to apply_payment_event, which claims the
+event in the ledger and applies it in a single transaction. Answers:
   200  applied, duplicate, ignored (including event types we do not handle: a 4xx would make providers
        disable the endpoint)
   400  malformed body          401  bad or missing signature          413  body too large
-  503  database unreachable: the provider retries later and nothing is lost
+  503  database or the provider's status API unreachable: the provider retries later and nothing is lost
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ from thinbase.db import Caller
 from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import HttpError, read_body
 from thinbase.functions.payments.providers.base import PaymentEvent, Provider
-from thinbase.functions.payments.providers.errors import WebhookPayloadError, WebhookSignatureError
+from thinbase.functions.payments.providers.errors import (
+    ProviderError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
 
 log = logging.getLogger("thinbase.webhooks")
 
 
-async def _record_unhandled(request: Request, provider: Provider, event: PaymentEvent) -> str:
-    """Event types we do not act on are still written to the ledger, as ignored, for operators to see."""
+async def _record_unhandled(
+    request: Request, provider: Provider, event: PaymentEvent, reason: str = "unhandled event type"
+) -> str:
+    """Events we do not act on are still written to the ledger, as ignored, for operators to see."""
     claim: list[dict[str, Any]] = await call_rpc(
         request,
         "claim_webhook_event",
@@ -45,11 +52,31 @@ async def _record_unhandled(request: Request, provider: Provider, event: Payment
         await call_rpc(
             request,
             "complete_webhook_event",
-            {"event_id": claim[0]["event_id"], "status": "ignored", "error": "unhandled event type"},
+            {"event_id": claim[0]["event_id"], "status": "ignored", "error": reason},
             caller=Caller.service(),
         )
         return "ignored"
     return str(claim[0]["outcome"])
+
+
+async def _confirmed(
+    provider: Provider, event: PaymentEvent, exponents: dict[str, int]
+) -> PaymentEvent | None:
+    """What the provider's status API says about the payment a hint-only notification names; None when it
+    knows nothing about it. Raises 503 when the API cannot be asked, so the provider redelivers."""
+    exponent = exponents.get(event.currency or "")
+    if event.order_id is None or exponent is None:
+        return None
+    try:
+        answer = await run_in_threadpool(
+            provider.fetch_status, event.order_id, event.provider_reference, amount_exponent=exponent
+        )
+    except ProviderError as exc:
+        log.warning("status check failed: %s", exc, extra={"provider": provider.name})
+        raise HttpError(
+            503, "provider_unavailable", "The provider's status API could not confirm the event; retry."
+        ) from exc
+    return answer if answer is not None and answer.status is not None else None
 
 
 async def webhook(request: Request) -> JSONResponse:
@@ -74,25 +101,21 @@ async def webhook(request: Request) -> JSONResponse:
         raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc
 
     request.state.log_extra = {"provider": provider.name, "event_key": event.event_key}
-    if event.status is None or event.order_id is None:
+    if event.status is None or not event.bound:
         outcome = await _record_unhandled(request, provider, event)
         return JSONResponse({"received": True, "outcome": outcome})
+    if event.status in provider.confirm_statuses:
+        confirmed = await _confirmed(provider, event, exponents)
+        if confirmed is None:
+            outcome = await _record_unhandled(
+                request, provider, event, "unconfirmed: the status API does not report this payment"
+            )
+            return JSONResponse({"received": True, "outcome": outcome})
+        event = confirmed  # apply what the provider's API says, under its own event key
+        request.state.log_extra["confirmed_as"] = event.event_key
 
     rows: list[dict[str, Any]] = await call_rpc(
-        request,
-        "apply_payment_event",
-        {
-            "provider": provider.name,
-            "event_key": event.event_key,
-            "event_type": event.event_type,
-            "order_id": event.order_id,
-            "status": event.status,
-            "amount_minor": event.amount_minor,
-            "currency": event.currency,
-            "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
-            "payload": event.payload,
-        },
-        caller=Caller.service(),
+        request, "apply_payment_event", event.apply_arguments(provider.name), caller=Caller.service()
     )
     result = rows[0]
     log.info("webhook %s", result["outcome"], extra={"provider": provider.name, "event_key": event.event_key})

@@ -53,6 +53,16 @@ class PaymentEvent:
     `status` is None for an event type we do not handle: the webhook is answered 200 and recorded as
     ignored, never refused (providers disable endpoints that keep failing). `event_key` is unique per
     provider event and identical on every redelivery of it; the webhook ledger deduplicates on it.
+
+    What binds the event to our payment is only ever something our server set when it created the
+    checkout (README, "What binds an event to a payment"):
+    - `order_id`: our order id, read only from a field our server set (Midtrans order_id, DOKU invoice
+      number, Stripe client_reference_id or PaymentIntent metadata, Lemon Squeezy custom data of our API
+      checkout, Razorpay receipt); None when the event has no such field.
+    - `provider_reference`: the provider's id of the object our server created (a Razorpay order, a
+      Stripe Checkout Session), stored on the payment at checkout; when set, SQL finds the payment by it.
+    - `client_order_id`: our order id as a field the buyer's client can set names it (Razorpay payment
+      notes). Never used to find a payment; SQL fails an event whose client field disagrees.
     """
 
     event_key: str
@@ -63,12 +73,39 @@ class PaymentEvent:
     currency: str | None
     occurred_at: datetime | None
     payload: dict[str, Any] = field(repr=False)
+    provider_reference: str | None = None
+    client_order_id: str | None = None
+
+    @property
+    def bound(self) -> bool:
+        """Whether the event names a payment through something our server set."""
+        return self.order_id is not None or self.provider_reference is not None
+
+    def apply_arguments(self, provider: str) -> dict[str, Any]:
+        """The named arguments of `apply_payment_event` for this event (webhooks, replays, reconciliation)."""
+        return {
+            "provider": provider,
+            "event_key": self.event_key,
+            "event_type": self.event_type,
+            "order_id": self.order_id,
+            "status": self.status,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "payload": self.payload,
+            "provider_reference": self.provider_reference,
+            "client_order_id": self.client_order_id,
+        }
 
 
 class Provider(Protocol):
     """What the edge handler and the CLI need from a payment provider."""
 
     name: str  # "midtrans" | "doku" | "stripe" | "lemonsqueezy" | "razorpay"
+    # Statuses a notification cannot prove, because its signature does not cover the fields that decide
+    # them (Midtrans signs order_id, status_code and gross_amount, not transaction_status). The webhook
+    # route applies such an event only as the provider's status API confirms it (`fetch_status`).
+    confirm_statuses: frozenset[PaymentStatus]
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
         """Open a checkout. Raises ProviderError (ProviderTimeout when the provider did not answer)."""

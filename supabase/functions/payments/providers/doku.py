@@ -21,6 +21,10 @@ and HTTP 409, which we read as the original answer. DOKU takes whole rupiah: IDR
 are divided by 100, and an amount with sen is refused. `payment_due_date` is the time left until our
 payment expires, rounded down to whole hours, so a retried create sends an identical body.
 
+What binds an event to our payment: `order.invoice_number`, which our server sent when it created the
+checkout. The signature covers the whole body through its Digest line, so no field that decides a status
+is unsigned, and notifications are applied as they come.
+
 Event key: DOKU's notification `Request-Id` header (unique per notification; redeliveries repeat it).
 Status lookups (`GET /orders/v1/status/{invoice_number}`) have no such id, so they are keyed
 `status:{invoice_number}:{transaction.status}:{transaction.date or "-"}`.
@@ -128,6 +132,7 @@ class DokuProvider:
     """DOKU Checkout sessions, status lookups and HTTP notifications."""
 
     name = "doku"
+    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body (Digest)
 
     def __init__(
         self,

@@ -7,6 +7,13 @@ store and a variant: the variant for a plan comes from `variant_ids` (setting
 order_id goes into `checkout_data.custom`, which comes back in every order webhook as
 `meta.custom_data.order_id` (as a string, like every custom value). Lemon Squeezy has no idempotency key.
 
+What binds an event to our payment: `meta.custom_data.order_id`, which our server's API call put in the
+checkout (`checkout_data.custom`). Lemon Squeezy's order events carry no id of that checkout, so custom
+data is the only binding it offers. A buyer who instead pays through a variant's public buy link can
+pass custom data of their own (`?checkout[custom][order_id]=`), so the amount check is the cross-check:
+such an order pays one order of ours of exactly that price, never a second one, because every event of one
+Lemon Squeezy order maps through the same field.
+
 Amounts: Lemon Squeezy documents its amounts as integer "cents" of the store currency and has no notion of
 other exponents, so only two-decimal currencies are accepted (JPY, KWD ... are refused rather than risking
 a price off by 100x). The store's currency is fixed in its dashboard: payments must use that currency, or
@@ -84,6 +91,7 @@ class LemonSqueezyProvider:
     """Lemon Squeezy checkouts, order lookups and signed webhooks."""
 
     name = "lemonsqueezy"
+    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,

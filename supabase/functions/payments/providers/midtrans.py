@@ -12,6 +12,17 @@ the notification's own JSON strings (Midtrans signs fields, not the raw bytes; `
 two-decimal string such as "10000.00" and must be used as sent). Compared in constant time. The scheme has
 no timestamp, so there is no tolerance window.
 
+Notifications are hints. The signature covers order_id, status_code and gross_amount, not
+`transaction_status`, `fraud_status` or `transaction_id`: a genuine signed `pending` notification re-posted
+with `transaction_status` changed still verifies. So (1) a notification whose `status_code` contradicts its
+`transaction_status` is refused (200 for capture and settlement, 201 for pending, 202 for deny, cancel and
+expire), and (2) before a notification's paid or refunded (refund, chargeback) is applied, the webhook
+route asks the status API (`GET /v2/{order_id}/status`, authenticated with our server key) and applies what
+it answers instead (`confirm_statuses`).
+
+What binds an event to our payment: `order_id`, which our server sent as `transaction_details.order_id`
+when it created the Snap transaction (and which the signature covers).
+
 Event key: Midtrans sends no event id. A notification is identified by
 `{order_id}:{transaction_status}:{status_code}:{fraud_status or "-"}:{transaction_id or "-"}`.
 A redelivery repeats all five values, so it gets the same key; every real change (pending -> settlement,
@@ -43,7 +54,7 @@ from . import _http
 from ._payload import dig, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .errors import ProviderError, WebhookSignatureError
+from .errors import ProviderError, WebhookPayloadError, WebhookSignatureError
 
 SNAP_SANDBOX = "https://app.sandbox.midtrans.com/snap/v1"
 SNAP_PRODUCTION = "https://app.midtrans.com/snap/v1"
@@ -78,6 +89,29 @@ def normalize_status(transaction_status: str | None, fraud_status: str | None) -
     if transaction_status in _REFUNDED:
         return "refunded"
     return None
+
+
+# What `status_code` a notification must carry for these transaction statuses (Midtrans' status codes).
+_STATUS_CODES = {
+    "capture": "200",
+    "settlement": "200",
+    "pending": "201",
+    "deny": "202",
+    "cancel": "202",
+    "expire": "202",
+}
+
+
+def check_status_code(data: Mapping[str, Any]) -> None:
+    """Refuse a notification whose (signed) status_code contradicts its (unsigned) transaction_status."""
+    transaction_status = text(data, "transaction_status")
+    expected = _STATUS_CODES.get(transaction_status or "")
+    if expected is not None and text(data, "status_code") != expected:
+        raise WebhookPayloadError(
+            "status_code_mismatch",
+            f"midtrans {transaction_status} notification carries status_code "
+            f"{text(data, 'status_code')}, not {expected}",
+        )
 
 
 def signature_key(order_id: str, status_code: str, gross_amount: str, server_key: str) -> str:
@@ -119,6 +153,7 @@ class MidtransProvider:
     """Midtrans Snap checkouts, status lookups and HTTP notifications."""
 
     name = "midtrans"
+    confirm_statuses: frozenset[PaymentStatus] = frozenset({"paid", "refunded"})  # see the module docstring
 
     def __init__(
         self,
@@ -249,7 +284,9 @@ class MidtransProvider:
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, exponents: Mapping[str, int]
     ) -> PaymentEvent:
-        return self._event(load_object(body, self.name), exponents)
+        data = load_object(body, self.name)
+        check_status_code(data)
+        return self._event(data, exponents)
 
     def _event(self, data: dict[str, Any], exponents: Mapping[str, int]) -> PaymentEvent:
         transaction_status = text(data, "transaction_status")

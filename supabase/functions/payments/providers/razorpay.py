@@ -2,11 +2,16 @@
 webhooks.
 
 Checkout: `POST /v1/orders` with Basic auth (`key_id:key_secret`). Our order_id is the order's `receipt`
-(at most 40 characters; ours are 25) and also `notes.order_id`. Razorpay has no hosted page for orders: the
-result has no redirect URL, and its `token` is the Razorpay order id that the client passes, with the
-public key id, to Razorpay Checkout. The client should also pass `notes: {order_id}` in the Checkout
-options: Razorpay copies checkout notes onto the payment, which is how `payment.*` and `refund.*` events
-map back to our order (`order.paid` carries the receipt and always maps).
+(at most 40 characters; ours are 25) and also the order's `notes.order_id`. Razorpay has no hosted page for
+orders: the result has no redirect URL, and its `token` is the Razorpay order id that the client passes,
+with the public key id, to Razorpay Checkout. We keep the Razorpay order id as the payment's provider
+reference (`attach_checkout`).
+
+What binds an event to our payment: the Razorpay order id — `payment.order_id` on payment and refund
+events, the order entity's `id` on order events — which Razorpay assigned to the order our server created;
+`order.paid` also carries our receipt, which our server set. A *payment's* `notes` are copied from the
+Checkout options, which the buyer's browser controls: they are only a cross-check (`client_order_id`), and
+an event whose payment notes name another order is recorded as failed.
 
 Amounts: Razorpay's units are the currency's ISO subunits (paise for INR; JPY as is; KWD, BHD, OMR with
 three decimals, whose last digit must be 0 — an amount that does not end in 0 is refused, never rounded).
@@ -99,6 +104,7 @@ class RazorpayProvider:
     """Razorpay orders, payment lookups and signed webhooks."""
 
     name = "razorpay"
+    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -200,6 +206,7 @@ class RazorpayProvider:
             currency=currency_code,
             occurred_at=from_unix(chosen.get("created_at")) if status == "paid" else None,
             payload=chosen,
+            provider_reference=razorpay_order_id,
         )
 
     def verify_checkout_signature(
@@ -237,12 +244,6 @@ class RazorpayProvider:
             amount, currency = _amount(payment, "amount", exponents)
         else:
             amount, currency = _amount(order, "amount_paid", exponents)
-        order_id = (
-            text(order, "receipt")
-            or text(order, "notes", "order_id")
-            or text(payment, "notes", "order_id")
-            or text(refund, "notes", "order_id")
-        )
         entity_id = text(refund or payment or order, "id") or "-"
         key = (
             header(headers, "X-Razorpay-Event-Id") or f"{event}:{entity_id}:{text(data, 'created_at') or '-'}"
@@ -250,12 +251,14 @@ class RazorpayProvider:
         return PaymentEvent(
             event_key=key,
             event_type=event,
-            order_id=order_id,
+            order_id=text(order, "receipt"),  # set by our server's POST /v1/orders
             status=status,
             amount_minor=amount,
             currency=currency,
             occurred_at=from_unix(data.get("created_at")),
             payload=data,
+            provider_reference=text(payment, "order_id") or text(order, "id"),
+            client_order_id=text(payment, "notes", "order_id"),
         )
 
 

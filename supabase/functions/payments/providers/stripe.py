@@ -18,6 +18,12 @@ whole endpoint secret (`whsec_...` as UTF-8, not decoded), over `"{t}." + raw bo
 (secret rotation); other schemes (v0) are ignored. Unlike Stripe's SDK we reject timestamps more than 300 s
 old *and* more than 300 s in the future.
 
+What binds an event to our payment: on `checkout.session.*` events the session's `id`, which Stripe
+assigned to the session our server created and we keep as the payment's provider reference, and its
+`client_reference_id`; on `charge.*` events the PaymentIntent's `metadata.order_id`. All of them are set
+only by calls made with our secret key (a browser holding the publishable key cannot change a session or a
+PaymentIntent's metadata).
+
 Event key: Stripe's event `id` (`evt_...`). Status lookups (`GET /v1/checkout/sessions/{id}`) are keyed
 `status:{session id}:{our status}`.
 
@@ -191,6 +197,7 @@ class StripeProvider:
     """Stripe Checkout sessions, session lookups and signed webhooks."""
 
     name = "stripe"
+    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -314,6 +321,7 @@ class StripeProvider:
             currency=currency_code,
             occurred_at=from_unix(dig(charge, "created")) if status == "paid" else None,
             payload=session,
+            provider_reference=provider_payment_id,
         )
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> None:
@@ -343,9 +351,12 @@ class StripeProvider:
         status = normalize_status(event_type, obj)
         amount_field = "amount_refunded" if event_type == "charge.refunded" else "amount_total"
         amount, currency = _amount(obj, amount_field, exponents)
+        # Both set only by our secret-key call that created the session (see the module docstring).
         order_id = text(obj, "metadata", "order_id")
+        reference = None
         if event_type.startswith("checkout.session."):
             order_id = text(obj, "client_reference_id") or order_id
+            reference = text(obj, "id")
         return PaymentEvent(
             event_key=event_id,
             event_type=event_type,
@@ -355,4 +366,5 @@ class StripeProvider:
             currency=currency,
             occurred_at=from_unix(event.get("created")),
             payload=event,
+            provider_reference=reference,
         )
