@@ -134,6 +134,19 @@ def test_tampered_body(http: httpx.Client) -> None:
     assert caught.value.code == "bad_signature"
 
 
+@pytest.mark.parametrize(
+    ("field", "forged"), [(b'"SUCCESS"', b'"REFUNDED"'), (b"INV-20210124-0001", b"INV-1")]
+)
+def test_fields_that_decide_or_bind_a_payment_are_signed(
+    http: httpx.Client, field: bytes, forged: bytes
+) -> None:
+    """Unlike Midtrans' signature, DOKU's covers the whole body (its Digest line): neither the status nor the
+    invoice number that binds the notification to our payment can be changed on a genuine notification."""
+    assert field in NOTIFICATION_BODY
+    with pytest.raises(WebhookSignatureError):
+        provider(http).verify_webhook(NOTIFICATION_HEADERS, NOTIFICATION_BODY.replace(field, forged))
+
+
 @pytest.mark.parametrize("name", ["Request-Id", "Request-Timestamp"])
 def test_tampered_signed_header(http: httpx.Client, name: str) -> None:
     headers = NOTIFICATION_HEADERS | {name: NOTIFICATION_HEADERS[name].replace("4", "5")}
