@@ -193,6 +193,42 @@ def test_unknown_status_is_ignored_not_refused(http: httpx.Client) -> None:
     assert event.event_type == "brand_new"
 
 
+@pytest.mark.parametrize(
+    ("transaction_status", "status_code"),
+    [
+        ("settlement", "201"),
+        ("capture", "202"),
+        ("pending", "200"),
+        ("deny", "200"),
+        ("cancel", "201"),
+        ("expire", "200"),
+    ],
+)
+def test_status_code_that_contradicts_the_status_is_refused(
+    http: httpx.Client, transaction_status: str, status_code: str
+) -> None:
+    """transaction_status is not signed, status_code is: a pair Midtrans never sends is a forgery."""
+    body = doc_notification(transaction_status=transaction_status, status_code=status_code)
+    with pytest.raises(WebhookPayloadError) as caught:
+        provider(http).parse_webhook({}, body, exponents=EXPONENTS)
+    assert caught.value.code == "status_code_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("transaction_status", "status_code"),
+    [("settlement", "200"), ("capture", "200"), ("pending", "201"), ("deny", "202"), ("expire", "202")],
+)
+def test_status_code_that_fits_the_status_is_parsed(
+    http: httpx.Client, transaction_status: str, status_code: str
+) -> None:
+    body = doc_notification(transaction_status=transaction_status, status_code=status_code)
+    assert provider(http).parse_webhook({}, body, exponents=EXPONENTS).status is not None
+
+
+def test_paid_and_refunded_are_confirmed_with_the_status_api(http: httpx.Client) -> None:
+    assert provider(http).confirm_statuses == frozenset({"paid", "refunded"})
+
+
 def test_unknown_currency_gives_no_amount(http: httpx.Client) -> None:
     event = provider(http).parse_webhook({}, doc_notification(currency="XXX"), exponents=EXPONENTS)
     assert event.amount_minor is None
