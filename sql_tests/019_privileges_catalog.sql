@@ -2,10 +2,11 @@
 -- rule fails here. Every function in `public` that anon or authenticated may execute must be on the reviewed
 -- allow-list below (with exactly its roles); every function pins its search_path (security definer ones to
 -- ""); no policy calls auth.uid()/auth.jwt()/auth.role() bare (unwrapped, they run once per row instead of
--- once per query); RLS is on everywhere; PUBLIC is granted nothing. Runs as `postgres`; rolled back.
+-- once per query); RLS is on everywhere; PUBLIC is granted nothing; no extension lives in `public`. Runs as
+-- `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(21);
+select plan(23);
 
 -- The reviewed allow-list ----------------------------------------------------------------------------------
 -- Each entry: a public function app clients call through PostgREST, and the API roles that may call it.
@@ -91,6 +92,12 @@ from reviewed_rpc as l
 cross join lateral unnest(l.roles) as r (role_name)
 where to_regprocedure(l.signature) is not null;
 
+-- Supabase's advisor (splinter's extension_in_public): extensions belong in a schema of their own.
+create temporary view extension_in_public as
+select x.extname::text as extension_name
+from pg_catalog.pg_extension as x
+where x.extnamespace = 'public'::regnamespace;
+
 -- Functions in public and private without a pinned search_path.
 create temporary view unpinned_function as
 select p.oid::regprocedure::text as function_name
@@ -135,6 +142,10 @@ select set_eq(
   $$ select g.function_name, g.role_name from granted_rpc as g $$,
   $$ select a.function_name, a.role_name from allowed_rpc as a $$,
   'anon and authenticated may execute exactly the reviewed public functions, with exactly the reviewed roles'
+);
+select is_empty(
+  $$ select e.extension_name from extension_in_public as e $$,
+  'no extension is installed in schema public (the advisor''s extension_in_public)'
 );
 select is_empty(
   $$ select u.function_name from unpinned_function as u $$,
@@ -276,6 +287,14 @@ select set_eq(
        ('public.catalog_test_notes half_wrapped') $$,
   'the policy check sees bare calls in using and with check, and accepts wrapped ones'
 );
+-- An extension in public (a trusted one the migration role may create), as the advisor would flag it.
+create extension tsm_system_rows with schema public;
+select set_eq(
+  $$ select e.extension_name from extension_in_public as e $$,
+  $$ values ('tsm_system_rows') $$,
+  'the extension check sees an extension created in public'
+);
+
 create table public.catalog_test_open (id bigint primary key);
 select * from check_test(
   tests.rls_enabled('public'), false, 'the RLS check sees a public table without RLS',
