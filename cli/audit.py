@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from thinbase.cli.common import JsonOption, Session, parse_instant, session, short
-from thinbase.cli.output import envelope, progress, render, table
+from thinbase.cli.output import envelope, printable, progress, render, table
 
 app = typer.Typer(help="The audit log: who changed what, and every admin action.")
 
@@ -121,5 +121,6 @@ def _print(entries: list[dict[str, Any]], as_json: bool) -> None:
         sys.stdout.flush()
     else:
         for entry in entries:
-            sys.stdout.write("  ".join("" if cell is None else str(cell) for cell in _row(entry)) + "\n")
+            cells = ("" if cell is None else printable(str(cell)) for cell in _row(entry))
+            sys.stdout.write("  ".join(cells) + "\n")
         sys.stdout.flush()

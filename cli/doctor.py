@@ -14,7 +14,7 @@ import typer
 from thinbase.cli import migrations
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target
-from thinbase.cli.output import ExitCode, emit_json, stdout
+from thinbase.cli.output import ExitCode, cell, emit_json, safe, stdout
 from thinbase.cli.target import Target
 from thinbase.db import Caller
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
@@ -358,9 +358,9 @@ def doctor(
     else:
         from rich.table import Table
 
-        grid = Table("check", "status", "detail", "hint", title=f"thinbase doctor — {target.label}")
+        grid = Table("check", "status", "detail", "hint", title=safe(f"thinbase doctor — {target.label}"))
         for check in checks:
-            grid.add_row(check.name, STYLE[check.status], check.detail, check.hint or "")
+            grid.add_row(cell(check.name), STYLE[check.status], cell(check.detail), cell(check.hint))
         stdout.print(grid)
     if failed:
         raise typer.Exit(int(ExitCode.DRIFT))

@@ -1,6 +1,13 @@
 """How every command talks back: a Rich table or plain text on a terminal, one JSON envelope with --json,
 errors on stderr with a hint, and named exit codes.
 
+Data is not markup. What the CLI prints comes largely from users (names, emails, webhook payloads, audit
+entries), so every table cell, title, progress line and error message goes through `safe()`: control and
+bidirectional-formatting characters are written out as escapes (`printable()`: ESC is shown as `\\x1b`,
+U+202E as `\\u202e`) instead of acting on the operator's terminal, and Rich markup in the text (`[link=…]`,
+`[red]`) is shown literally. The JSON envelope needs neither: json.dumps with ensure_ascii writes every
+control and non-ASCII character as a `\\uXXXX` escape.
+
 Exit codes (documented in the README):
     0 OK          the command did what was asked
     1 FAILURE     it could not (database down, provider error, a refused change)
@@ -21,6 +28,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -37,8 +45,37 @@ class ExitCode(IntEnum):
 
 
 def envelope(data: Any = None, error: Mapping[str, Any] | None = None) -> str:
-    """The stable machine-readable shape of every --json answer."""
-    return json.dumps({"ok": error is None, "data": data, "error": error}, default=str, indent=2)
+    """The stable machine-readable shape of every --json answer. ensure_ascii stays on: it is what keeps
+    control and bidi characters from users out of the raw output (they arrive as \\uXXXX escapes)."""
+    return json.dumps(
+        {"ok": error is None, "data": data, "error": error}, default=str, indent=2, ensure_ascii=True
+    )
+
+
+# What must never reach a terminal raw from data: C0 controls (ESC starts escape sequences that retitle or
+# recolour a terminal, CR and LF forge lines), DEL, C1 controls (U+009B is a one-byte CSI to some terminals),
+# the line and paragraph separators, and the bidirectional-formatting characters (U+202E reverses how the
+# rest of a line reads). The database refuses the same set in new names (private.is_display_text); rows
+# written before that, or by other means, may still hold them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """`text` with each control and bidi character written out as an escape (`\\x1b`, `\\r`, `\\u202e`), for
+    output that is not Rich markup (plain lines on stdout)."""
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def safe(text: Any) -> str:
+    """`text` ready for Rich: control and bidi characters escaped (printable), and markup shown literally."""
+    return escape_markup(printable(str(text)))
 
 
 def emit_json(data: Any, *, failed: tuple[ExitCode, str] | None = None) -> None:
@@ -54,9 +91,9 @@ def fail(
     """Report an error on stderr (and as an envelope on stdout with --json) and exit with `code`."""
     if as_json:
         sys.stdout.write(envelope(error={"code": code.name.lower(), "message": message, "hint": hint}) + "\n")
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
     if hint:
-        stderr.print(f"[dim]hint:[/] {hint}", highlight=False)
+        stderr.print(f"[dim]hint:[/] {safe(hint)}", highlight=False)
     raise typer.Exit(int(code))
 
 
@@ -64,7 +101,8 @@ _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d
 
 
 def cell(value: Any) -> str:
-    """A table cell: empty for None, timestamps to the second (`2026-11-22 08:17:59Z`); JSON keeps all."""
+    """A table cell: empty for None, timestamps to the second (`2026-11-22 08:17:59Z`), anything else made
+    safe for Rich (see `safe`); JSON keeps all."""
     if value is None:
         return ""
     text = str(value)
@@ -72,26 +110,26 @@ def cell(value: Any) -> str:
     if match:
         zone = "Z" if match.group(3) in ("Z", "+00:00") else match.group(3)
         return f"{match.group(1)} {match.group(2)}{zone}"
-    return text
+    return safe(text)
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    grid = Table(*columns, title=title)
+    grid = Table(*columns, title=None if title is None else safe(title))
     for row in rows:
         grid.add_row(*(cell(value) for value in row))
     stdout.print(grid)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
-    grid = Table(show_header=False, title=title)
+    grid = Table(show_header=False, title=None if title is None else safe(title))
     for key, value in pairs:
-        grid.add_row(key, cell(value))
+        grid.add_row(cell(key), cell(value))
     stdout.print(grid)
 
 
 def progress(message: str) -> None:
     """A step of a long operation, on stderr so stdout stays clean for pipes."""
-    stderr.print(f"[cyan]•[/] {message}", highlight=False)
+    stderr.print(f"[cyan]•[/] {safe(message)}", highlight=False)
 
 
 @contextlib.contextmanager

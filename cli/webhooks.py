@@ -35,6 +35,7 @@ from thinbase.cli.output import (
     progress,
     progress_bar,
     render,
+    safe,
     stdout,
     table,
 )
@@ -145,7 +146,8 @@ def show(
         ],
         title=f"webhook event {event['id']}",
     )
-    stdout.print_json(json.dumps(event["payload"]))
+    # ensure_ascii: a payload's strings (customer names, descriptions) reach the terminal only as escapes.
+    stdout.print_json(json.dumps(event["payload"]), ensure_ascii=True)
 
 
 @app.command()
@@ -300,9 +302,9 @@ def simulate_webhook(
     elif not as_json:
         progress(f"POST {endpoint} → {response.status_code}")
         if isinstance(answer, dict):
-            stdout.print_json(json.dumps(answer))
+            stdout.print_json(json.dumps(answer), ensure_ascii=True)
         else:
-            stdout.print(answer)
+            stdout.print(safe(answer))
     if not ok:
         fail(
             f"the edge app answered {response.status_code}",

@@ -4,7 +4,7 @@
 begin;
 -- Keep the TAP stream clean of NOTICEs ("already exists, skipping", "drop cascades to …").
 set local client_min_messages = warning;
-select plan(40);
+select plan(41);
 
 -- Role attributes as one readable string per role, e.g. 'NOSUPERUSER INHERIT … NOBYPASSRLS'.
 create function pg_temp.role_attributes(role_name name)
@@ -193,6 +193,16 @@ select is(
 
 -- pg_cron ---------------------------------------------------------------------------------------------
 select has_extension('pg_cron', 'pg_cron is installed');
+-- Supabase creates it `with schema pg_catalog` (its objects live in schema cron either way); in `public` the
+-- advisor's extension_in_public lint would warn, and pg_extension would differ from a hosted project's.
+select is(
+  (
+    select x.extnamespace::regnamespace::text from pg_catalog.pg_extension as x
+    where x.extname = 'pg_cron'
+  ),
+  'pg_catalog',
+  'pg_cron is created in schema pg_catalog, as on Supabase'
+);
 select ok(has_schema_privilege('postgres', 'cron', 'usage'), 'postgres may use schema cron');
 select ok(
   has_function_privilege('postgres', 'cron.schedule(text, text, text)', 'execute')

@@ -2,7 +2,7 @@
 -- the one-row operator settings SQL reads. Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(43);
+select plan(46);
 
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('public', 'currencies', 'public.currencies exists');
@@ -93,6 +93,10 @@ select throws_ok(
   '42501', null, 'a signed-in user cannot read settings (they hold the admin bootstrap list)'
 );
 select throws_ok(
+  $$ select (private.current_settings()).admin_bootstrap_emails $$,
+  '42501', null, 'nor through private.current_settings(): no invoker function a user calls needs it'
+);
+select throws_ok(
   $$ update private.settings set grace_days = 1 $$,
   '42501', null, 'a signed-in user cannot change settings'
 );
@@ -106,6 +110,9 @@ select throws_ok(
 select throws_ok(
   $$ select s.grace_days from private.settings as s $$, '42501', null,
   'an admin cannot read settings directly'
+);
+select throws_ok(
+  $$ select private.current_settings() $$, '42501', null, 'an admin cannot call private.current_settings()'
 );
 
 -- service_role ------------------------------------------------------------------------------------------
@@ -165,6 +172,10 @@ select throws_ok(
 select function_privs_are(
   'private', 'current_settings', array[]::text[], 'anon', array[]::text[],
   'anon cannot execute private.current_settings()'
+);
+select function_privs_are(
+  'private', 'current_settings', array[]::text[], 'authenticated', array[]::text[],
+  'authenticated cannot execute private.current_settings()'
 );
 select function_privs_are(
   'private', 'current_settings', array[]::text[], 'service_role', array['EXECUTE'],

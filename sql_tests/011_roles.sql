@@ -1,8 +1,10 @@
 -- public.user_roles, private.is_admin() and private.require_admin(): who is an admin comes from this table,
--- never from a JWT claim. Runs as `postgres`; everything is rolled back.
+-- never from a JWT claim. Only definer functions call the two helpers, so no API role may execute them
+-- (20261204000200); their behaviour is checked as those definers run them: the caller's claims, the owner's
+-- role (`set local role postgres` after authenticating). Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(38);
+select plan(45);
 
 do $$
 begin
@@ -62,12 +64,26 @@ select throws_ok(
 select throws_ok(
   $$ delete from public.user_roles $$, '42501', null, 'a user cannot delete roles'
 );
+select throws_ok(
+  $$ select private.is_admin(tests.get_supabase_uid('roles-admin')) $$, '42501', null,
+  'a user cannot ask is_admin() about another user'
+);
+select throws_ok(
+  $$ select private.is_admin(tests.get_supabase_uid('roles-alice')) $$, '42501', null,
+  'nor about themselves: only definer functions call is_admin()'
+);
+select throws_ok(
+  $$ select private.require_admin() $$, '42501', null, 'a user cannot call require_admin() directly'
+);
+
+-- As the admin RPCs' definer halves run them: alice's claims, the owner's role.
+set local role postgres;
 select is(
   private.is_admin(tests.get_supabase_uid('roles-alice')), false, 'is_admin() is false for a member'
 );
 select is(
   private.is_admin(tests.get_supabase_uid('roles-admin')), true,
-  'is_admin() answers for any user, whatever the caller may read itself'
+  'is_admin() answers for any user, whatever the caller may read itself (for definer callers)'
 );
 select throws_ok(
   $$ select private.require_admin() $$, 'PT403', 'admin_required', 'require_admin() refuses a member: 403'
@@ -91,7 +107,12 @@ select results_eq(
   $$ select r.role from public.user_roles as r $$, $$ values ('admin') $$,
   'an admin, too, sees only their own role row'
 );
+select throws_ok(
+  $$ select private.require_admin() $$, '42501', null, 'an admin cannot call require_admin() directly either'
+);
+set local role postgres;
 select lives_ok($$ select private.require_admin() $$, 'require_admin() lets an admin through');
+select tests.authenticate_as('roles-admin');
 select throws_ok(
   $$ update public.user_roles set role = 'admin' where user_id = tests.get_supabase_uid('roles-bob') $$,
   '42501', null, 'even an admin cannot write user_roles directly (admin_set_role does that)'
@@ -117,7 +138,16 @@ select results_eq(
   $$ values (3::bigint) $$,
   'service_role sees every role'
 );
+select throws_ok(
+  $$ select private.require_admin() $$, '42501', null, 'service_role cannot call require_admin() directly'
+);
+select throws_ok(
+  $$ select private.is_admin(tests.get_supabase_uid('roles-alice')) $$, '42501', null,
+  'service_role cannot call is_admin() directly'
+);
+set local role postgres;
 select lives_ok($$ select private.require_admin() $$, 'require_admin() lets the service role through');
+select tests.authenticate_as_service_role();
 select lives_ok(
   $$ update public.user_roles set role = 'admin' where user_id = tests.get_supabase_uid('roles-bob') $$,
   'service_role can change a role'
@@ -128,6 +158,7 @@ select results_eq(
   $$ values ('admin', now()) $$,
   'the change is stored and updated_at is touched'
 );
+set local role postgres;
 select is(private.is_admin(tests.get_supabase_uid('roles-bob')), true, 'is_admin() sees the change at once');
 
 -- No identity at all -------------------------------------------------------------------------------------
@@ -144,15 +175,19 @@ select function_privs_are(
   'private', 'is_admin', array['uuid'], 'anon', array[]::text[], 'anon cannot execute is_admin()'
 );
 select function_privs_are(
-  'private', 'is_admin', array['uuid'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute is_admin() (policies and RPCs use it)'
+  'private', 'is_admin', array['uuid'], 'authenticated', array[]::text[],
+  'authenticated cannot execute is_admin() (no policy or invoker function calls it)'
+);
+select function_privs_are(
+  'private', 'is_admin', array['uuid'], 'service_role', array[]::text[],
+  'service_role cannot execute is_admin()'
 );
 select function_privs_are(
   'private', 'require_admin', array[]::text[], 'anon', array[]::text[], 'anon cannot execute require_admin()'
 );
 select function_privs_are(
-  'private', 'require_admin', array[]::text[], 'service_role', array['EXECUTE'],
-  'service_role can execute require_admin()'
+  'private', 'require_admin', array[]::text[], 'service_role', array[]::text[],
+  'service_role cannot execute require_admin() (the admin RPCs'' definer halves call it as their owner)'
 );
 select is_definer('private', 'is_admin', array['uuid'], 'is_admin() is security definer');
 select volatility_is('private', 'is_admin', array['uuid'], 'stable', 'is_admin() is stable');

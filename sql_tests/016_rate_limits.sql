@@ -54,8 +54,8 @@ select function_privs_are(
   'authenticated cannot execute the cleanup'
 );
 select function_privs_are(
-  'private', 'cleanup_rate_limit_buckets', array['timestamptz'], 'service_role', array['EXECUTE'],
-  'service_role can execute the cleanup'
+  'private', 'cleanup_rate_limit_buckets', array['timestamptz'], 'service_role', array[]::text[],
+  'service_role cannot execute the cleanup either (run_billing_cycle, a definer, calls it as its owner)'
 );
 
 select tests.authenticate_as('rl-alice');
@@ -240,6 +240,8 @@ select lives_ok(
 );
 
 -- Cleanup ---------------------------------------------------------------------------------------------------
+-- As run_billing_cycle runs it: as the owner.
+select tests.clear_authentication();
 select results_eq(
   $$ select private.cleanup_rate_limit_buckets('2030-01-01 00:02:00+00') $$,
   $$ select count(*)::integer

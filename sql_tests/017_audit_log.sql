@@ -2,7 +2,7 @@
 -- changed what (user / admin / service / system), before and after. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(46);
+select plan(50);
 
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('private', 'audit_logs', 'private.audit_logs exists');
@@ -33,6 +33,14 @@ select trigger_is(
 select function_privs_are(
   'private', 'write_audit', array['text', 'text', 'text', 'jsonb', 'jsonb'], 'anon', array[]::text[],
   'anon cannot execute write_audit'
+);
+select function_privs_are(
+  'private', 'write_audit', array['text', 'text', 'text', 'jsonb', 'jsonb'], 'authenticated', array[]::text[],
+  'authenticated cannot execute write_audit (it would append any entry under the caller''s name)'
+);
+select function_privs_are(
+  'private', 'write_audit', array['text', 'text', 'text', 'jsonb', 'jsonb'], 'service_role', array[]::text[],
+  'service_role cannot execute write_audit either: only definer functions call it'
 );
 select function_privs_are(
   'private', 'current_actor', array[]::text[], 'authenticated', array[]::text[],
@@ -250,17 +258,31 @@ select throws_ok(
   $$ select private.write_audit('x', 'y', null) $$, '42501', null, 'anon cannot write through write_audit'
 );
 
--- private.write_audit and current_actor, as the admin RPCs use them -----------------------------------------
 select tests.authenticate_as('au-alice');
-select lives_ok($$ select private.write_audit('test.user', 'tests', 'e-1') $$, 'write_audit as a user');
-select tests.authenticate_as('au-admin');
-select lives_ok(
-  $$ select private.write_audit('test.admin', 'tests', 'e-2', '{"a": 1}', '{"a": 2}') $$,
-  'write_audit as an admin'
+select throws_ok(
+  $$ select private.write_audit('forged', 'tests', 'e-0') $$, '42501', null,
+  'a user cannot write an audit entry directly'
 );
 select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select private.write_audit('forged', 'tests', 'e-0') $$, '42501', null,
+  'nor can the service role (it writes entries through the RPCs that audit themselves)'
+);
+
+-- private.write_audit and current_actor as the admin RPCs use them: the caller's claims, the owner's role --
+select tests.authenticate_as('au-alice');
+set local role postgres;
+select lives_ok($$ select private.write_audit('test.user', 'tests', 'e-1') $$, 'write_audit for a user');
+select tests.authenticate_as('au-admin');
+set local role postgres;
 select lives_ok(
-  $$ select private.write_audit('test.service', 'tests', 'e-3') $$, 'write_audit as service_role'
+  $$ select private.write_audit('test.admin', 'tests', 'e-2', '{"a": 1}', '{"a": 2}') $$,
+  'write_audit for an admin'
+);
+select tests.authenticate_as_service_role();
+set local role postgres;
+select lives_ok(
+  $$ select private.write_audit('test.service', 'tests', 'e-3') $$, 'write_audit for the service role'
 );
 select tests.clear_authentication();
 select lives_ok(

@@ -2,10 +2,13 @@
 -- rule fails here. Every function in `public` that anon or authenticated may execute must be on the reviewed
 -- allow-list below (with exactly its roles); every function pins its search_path (security definer ones to
 -- ""); no policy calls auth.uid()/auth.jwt()/auth.role() bare (unwrapped, they run once per row instead of
--- once per query); RLS is on everywhere; PUBLIC is granted nothing. Runs as `postgres`; rolled back.
+-- once per query); RLS is on everywhere; PUBLIC is granted nothing. The helpers in `private` are on a
+-- reviewed allow-list of their own (anon, authenticated and service_role), and each grant must be needed by
+-- an invoker function the role may call; no API role reads a salt; no extension lives in `public`. Runs as
+-- `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(21);
+select plan(30);
 
 -- The reviewed allow-list ----------------------------------------------------------------------------------
 -- Each entry: a public function app clients call through PostgREST, and the API roles that may call it.
@@ -73,6 +76,133 @@ insert into reviewed_rpc (signature, roles, why) values
 ('public.operator_get_rate_limit(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
 ('public.operator_diagnostics()', '{authenticated}', 'admin only (private.require_admin)');
 
+-- The reviewed allow-list of private helpers ---------------------------------------------------------------
+-- `private` is not exposed through PostgREST, but a grant there is still a grant: any session that can set
+-- one of these roles (the CLI's DATABASE_URL, a definer bug elsewhere) can call the helper directly. A
+-- definer function runs as its owner, so the helpers *it* calls need no grant at all; a role needs EXECUTE
+-- on a private function only when an invoker function it calls (or a policy, default or check evaluated
+-- as that role) calls it. Each entry: the helper, the roles that need it, and the invoker caller that
+-- makes them need it. service_role is listed here (unlike above): a grant to it is a grant too.
+create temporary table reviewed_helper (signature text primary key, roles text[] not null, why text not null)
+on commit drop;
+insert into reviewed_helper (signature, roles, why) values
+-- the definer halves of the user-facing RPCs: each public wrapper is invoker, so its callers need them
+(
+  'private.join_waitlist(text,text)', '{anon,authenticated}',
+  'definer half of public.join_waitlist (invoker; the waitlist form)'
+),
+(
+  'private.set_cancel_at_period_end(boolean)', '{authenticated}',
+  'definer half of public.set_cancel_at_period_end (invoker)'
+),
+(
+  'private.create_payment(text,text,text)', '{authenticated}',
+  'definer half of public.create_payment (invoker)'
+),
+('private.my_ai_usage()', '{authenticated}', 'definer half of public.my_ai_usage (invoker)'),
+('private.update_profile(text,text)', '{authenticated}', 'definer half of public.update_profile (invoker)'),
+-- the definer halves of the admin and operator RPCs, whose public wrappers admins and the service role call;
+-- each starts with private.require_admin (which itself needs no grant: only definers call it)
+(
+  'private.admin_set_role(text,text)', '{authenticated,service_role}',
+  'definer half of public.admin_set_role'
+),
+('private.admin_bootstrap(text[])', '{authenticated,service_role}', 'definer half of public.admin_bootstrap'),
+(
+  'private.admin_list_users(text,integer,integer)', '{authenticated,service_role}',
+  'definer half of public.admin_list_users'
+),
+(
+  'private.admin_payment_metrics()', '{authenticated,service_role}',
+  'definer half of public.admin_payment_metrics'
+),
+(
+  'private.admin_revenue_by_day(integer)', '{authenticated,service_role}',
+  'definer half of public.admin_revenue_by_day'
+),
+(
+  'private.admin_list_payments(text,text,timestamptz,uuid,text,integer,integer)',
+  '{authenticated,service_role}', 'definer half of public.admin_list_payments'
+),
+(
+  'private.admin_list_webhook_events(text,text,timestamptz,text,integer,integer)',
+  '{authenticated,service_role}', 'definer half of public.admin_list_webhook_events'
+),
+(
+  'private.admin_get_webhook_event(uuid)', '{authenticated,service_role}',
+  'definer half of public.admin_get_webhook_event'
+),
+(
+  'private.admin_list_audit(uuid,text,text,text,timestamptz,bigint,integer)', '{authenticated,service_role}',
+  'definer half of public.admin_list_audit'
+),
+(
+  'private.admin_reset_rate_limit(text,text)', '{authenticated,service_role}',
+  'definer half of public.admin_reset_rate_limit'
+),
+(
+  'private.admin_upsert_plan(text,text,text,jsonb,bigint,integer,integer,text,boolean,text,integer)',
+  '{authenticated,service_role}', 'definer half of public.admin_upsert_plan'
+),
+(
+  'private.operator_list_admins()', '{authenticated,service_role}',
+  'definer half of public.operator_list_admins'
+),
+(
+  'private.operator_get_user(text)', '{authenticated,service_role}',
+  'definer half of public.operator_get_user'
+),
+(
+  'private.operator_list_plans()', '{authenticated,service_role}',
+  'definer half of public.operator_list_plans'
+),
+(
+  'private.operator_get_payment(text)', '{authenticated,service_role}',
+  'definer half of public.operator_get_payment'
+),
+(
+  'private.operator_pending_payments(timestamptz,text,boolean,integer)', '{authenticated,service_role}',
+  'definer half of public.operator_pending_payments'
+),
+(
+  'private.operator_replay_webhook_event(uuid)', '{authenticated,service_role}',
+  'definer half of public.operator_replay_webhook_event'
+),
+(
+  'private.operator_get_rate_limit(text,text)', '{authenticated,service_role}',
+  'definer half of public.operator_get_rate_limit'
+),
+(
+  'private.operator_diagnostics()', '{authenticated,service_role}',
+  'definer half of public.operator_diagnostics'
+),
+-- what the service RPCs, which are invoker and run as service_role, call
+(
+  'private.current_settings()', '{service_role}',
+  'claim_webhook_event, record_contact_submission, activate_paid_plan and revert_refunded_plan read '
+  || 'operator settings; the row holds no salt (private.ip_hash_salt does)'
+),
+(
+  'private.consume_rate_limit(text,text,integer,integer,timestamptz)', '{service_role}',
+  'public.consume_rate_limit and public.record_contact_submission'
+),
+(
+  'private.hash_ip(text)', '{service_role}',
+  'public.record_contact_submission; returns a hash, never the salt'
+),
+('private.normalize_email(text)', '{service_role}', 'public.record_contact_submission'),
+(
+  'private.activate_paid_plan(public.payments,timestamptz)', '{service_role}',
+  'public.apply_payment_event (invoker helper: runs as the service role)'
+),
+(
+  'private.revert_refunded_plan(public.payments,timestamptz)', '{service_role}',
+  'public.apply_payment_event (invoker helper: runs as the service role)'
+),
+('private.latest_migration_version()', '{service_role}', 'public.health'),
+('private.reserve_ai_usage(uuid,integer,timestamptz)', '{service_role}', 'public.reserve_ai_usage'),
+('private.run_billing_cycle(timestamptz)', '{service_role}', 'public.run_billing_cycle');
+
 -- The checks, as views: asserted empty on the real catalog first, then shown to catch planted violations.
 -- Functions are named by regprocedure on both sides, so the two lists compare exactly.
 create temporary view granted_rpc as
@@ -90,6 +220,103 @@ select
 from reviewed_rpc as l
 cross join lateral unnest(l.roles) as r (role_name)
 where to_regprocedure(l.signature) is not null;
+
+create temporary view granted_helper as
+select
+  p.oid::regprocedure::text as function_name,
+  r.role_name
+from pg_catalog.pg_proc as p
+cross join (values ('anon'), ('authenticated'), ('service_role')) as r (role_name)
+where p.pronamespace = 'private'::regnamespace and has_function_privilege(r.role_name, p.oid, 'execute');
+
+create temporary view allowed_helper as
+select
+  to_regprocedure(l.signature)::text as function_name,
+  r.role_name
+from reviewed_helper as l
+cross join lateral unnest(l.roles) as r (role_name)
+where to_regprocedure(l.signature) is not null;
+
+-- Grants on private helpers that no invoker function executable by that role calls (nor a policy, column
+-- default or check constraint, which are evaluated as the caller). Bodies are matched by name, so a mention
+-- only in a comment counts as a call: this errs on the side of accepting, the allow-list is the review.
+create temporary view unneeded_helper_grant as
+select
+  g.function_name,
+  g.role_name
+from granted_helper as g
+inner join pg_catalog.pg_proc as h on g.function_name::regprocedure = h.oid
+where
+  not exists (
+    select 1 from pg_catalog.pg_proc as c
+    where
+      c.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+      and not c.prosecdef
+      and c.oid <> h.oid
+      and has_function_privilege(g.role_name, c.oid, 'execute')
+      and c.prosrc ~ ('private\.' || h.proname || '\s*\(')
+  )
+  and not exists (
+    select 1 from pg_catalog.pg_policies as p
+    where (coalesce(p.qual, '') || ' ' || coalesce(p.with_check, '')) ~ ('private\.' || h.proname || '\(')
+  )
+  and not exists (
+    select 1 from pg_catalog.pg_attrdef as d
+    where pg_get_expr(d.adbin, d.adrelid) ~ ('private\.' || h.proname || '\(')
+  )
+  and not exists (
+    select 1 from pg_catalog.pg_constraint as k
+    where k.contype = 'c' and pg_get_constraintdef(k.oid) ~ ('private\.' || h.proname || '\(')
+  );
+
+-- The columns a function's result carries: those of its row type, and its OUT/INOUT/TABLE parameters.
+create temporary view function_result_column as
+select
+  p.oid as function_oid,
+  a.attname::text as column_name
+from pg_catalog.pg_proc as p
+inner join pg_catalog.pg_type as t on p.prorettype = t.oid
+inner join pg_catalog.pg_attribute as a on t.typrelid = a.attrelid
+where a.attnum > 0 and not a.attisdropped
+union all
+select
+  p.oid as function_oid,
+  n.arg_name as column_name
+from pg_catalog.pg_proc as p
+cross join unnest(p.proargnames, p.proargmodes) as n (arg_name, arg_mode)
+where n.arg_mode in ('o', 'b', 't');
+
+-- Salts: no API role may read a column named like one, nor execute a function whose result carries one.
+create temporary view readable_salt as
+select
+  format('%s.%s', c.oid::regclass, a.attname) as what,
+  r.role_name
+from pg_catalog.pg_class as c
+inner join pg_catalog.pg_attribute as a on c.oid = a.attrelid
+cross join (values ('anon'), ('authenticated'), ('service_role')) as r (role_name)
+where
+  c.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+  and c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and a.attnum > 0 and not a.attisdropped
+  and a.attname ~* 'salt'
+  and has_column_privilege(r.role_name, c.oid, a.attnum, 'select')
+union all
+select
+  format('%s returns %s', p.oid::regprocedure, o.column_name) as what,
+  r.role_name
+from pg_catalog.pg_proc as p
+inner join function_result_column as o on p.oid = o.function_oid
+cross join (values ('anon'), ('authenticated'), ('service_role')) as r (role_name)
+where
+  p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+  and o.column_name ~* 'salt'
+  and has_function_privilege(r.role_name, p.oid, 'execute');
+
+-- Supabase's advisor (splinter's extension_in_public): extensions belong in a schema of their own.
+create temporary view extension_in_public as
+select x.extname::text as extension_name
+from pg_catalog.pg_extension as x
+where x.extnamespace = 'public'::regnamespace;
 
 -- Functions in public and private without a pinned search_path.
 create temporary view unpinned_function as
@@ -135,6 +362,30 @@ select set_eq(
   $$ select g.function_name, g.role_name from granted_rpc as g $$,
   $$ select a.function_name, a.role_name from allowed_rpc as a $$,
   'anon and authenticated may execute exactly the reviewed public functions, with exactly the reviewed roles'
+);
+select is_empty(
+  $$ select l.signature from reviewed_helper as l
+     where l.signature not like 'private.%' or l.roles = '{}'
+       or not l.roles <@ '{anon,authenticated,service_role}' $$,
+  'the helper allow-list names private functions and only the API roles'
+);
+select set_eq(
+  $$ select g.function_name, g.role_name from granted_helper as g $$,
+  $$ select a.function_name, a.role_name from allowed_helper as a $$,
+  'anon, authenticated and service_role may execute exactly the reviewed private helpers, with exactly '
+  || 'the reviewed roles'
+);
+select is_empty(
+  $$ select u.function_name, u.role_name from unneeded_helper_grant as u $$,
+  'every API-role grant on a private helper is needed by an invoker function that role may call'
+);
+select is_empty(
+  $$ select s.what, s.role_name from readable_salt as s $$,
+  'no API role reads a salt: not from a table, not from a function result'
+);
+select is_empty(
+  $$ select e.extension_name from extension_in_public as e $$,
+  'no extension is installed in schema public (the advisor''s extension_in_public)'
 );
 select is_empty(
   $$ select u.function_name from unpinned_function as u $$,
@@ -276,6 +527,62 @@ select set_eq(
        ('public.catalog_test_notes half_wrapped') $$,
   'the policy check sees bare calls in using and with check, and accepts wrapped ones'
 );
+-- A helper granted without review (and needed by nothing), and a reviewed helper grant gone missing.
+grant execute on function private.catalog_test_probe() to service_role;
+revoke execute on function private.hash_ip(text) from service_role;
+select set_eq(
+  $$ (select g.function_name, g.role_name from granted_helper as g
+      except select a.function_name, a.role_name from allowed_helper as a)
+     union all
+     (select a.function_name, a.role_name from allowed_helper as a
+      except select g.function_name, g.role_name from granted_helper as g) $$,
+  $$ values
+       ('private.catalog_test_probe()'::regprocedure::text, 'service_role'),
+       ('private.hash_ip(text)'::regprocedure::text, 'service_role') $$,
+  'the helper allow-list check sees a private function granted without review, and a reviewed grant gone'
+);
+select set_eq(
+  $$ select u.function_name, u.role_name from unneeded_helper_grant as u $$,
+  $$ values
+       ('private.catalog_test_probe()'::regprocedure::text, 'service_role'),
+       ('private.create_payment(text,text,text)'::regprocedure::text, 'authenticated') $$,
+  'the need check sees a helper grant no invoker function of that role calls (the probe), and one whose '
+  || 'only caller that role lost (public.create_payment, revoked above)'
+);
+
+-- A salt readable through a table grant, through a function's row type and through an OUT column.
+create table private.catalog_test_salted (id integer primary key, pepper_salt bytea);
+grant select on private.catalog_test_salted to service_role;
+create function private.catalog_test_salted_row()
+returns private.catalog_test_salted
+language sql
+stable
+set search_path = ''
+as $$ select s from private.catalog_test_salted as s $$;
+grant execute on function private.catalog_test_salted_row() to authenticated;
+create function public.catalog_test_salt_out(out id integer, out salt bytea)
+language sql
+stable
+set search_path = ''
+as $$ select 1, null::bytea $$;
+grant execute on function public.catalog_test_salt_out() to anon;
+select set_eq(
+  $$ select s.what, s.role_name from readable_salt as s $$,
+  $$ values
+       ('private.catalog_test_salted.pepper_salt', 'service_role'),
+       ('private.catalog_test_salted_row() returns pepper_salt', 'authenticated'),
+       ('catalog_test_salt_out() returns salt', 'anon') $$,
+  'the salt check sees a salt column granted to an API role, and salts in function results'
+);
+
+-- An extension in public (a trusted one the migration role may create), as the advisor would flag it.
+create extension tsm_system_rows with schema public;
+select set_eq(
+  $$ select e.extension_name from extension_in_public as e $$,
+  $$ values ('tsm_system_rows') $$,
+  'the extension check sees an extension created in public'
+);
+
 create table public.catalog_test_open (id bigint primary key);
 select * from check_test(
   tests.rls_enabled('public'), false, 'the RLS check sees a public table without RLS',

@@ -1,17 +1,23 @@
 -- Client IP settings and the helpers the per-IP forms use: private.request_client_ip() (which entry of which
--- header to trust), private.hash_ip() (salted SHA-256) and private.normalize_email(). Headers are set the
--- way PostgREST sets them: request.headers as JSON with lower-case names. Runs as `postgres`; rolled back.
+-- header to trust), private.hash_ip() (salted SHA-256, the salt in private.ip_hash_salt) and
+-- private.normalize_email(). Headers are set the way PostgREST sets them: request.headers as JSON with
+-- lower-case names. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(65);
+select plan(76);
 
 -- Settings -------------------------------------------------------------------------------------------------
 select results_eq(
   $$ select s.client_ip_header, s.client_ip_trusted_hops, s.waitlist_limit, s.waitlist_window_seconds,
-       s.contact_limit, s.contact_window_seconds, octet_length(s.ip_hash_salt)
+       s.contact_limit, s.contact_window_seconds
      from private.settings as s $$,
-  $$ values ('x-forwarded-for', 1, 5, 3600, 5, 3600, 32) $$,
-  'defaults: X-Forwarded-For with one trusted hop, 5 sign-ups and 5 messages an hour, a 32-byte salt'
+  $$ values ('x-forwarded-for', 1, 5, 3600, 5, 3600) $$,
+  'defaults: X-Forwarded-For with one trusted hop, 5 sign-ups and 5 messages an hour'
+);
+select results_eq(
+  $$ select count(*), min(octet_length(s.salt)) from private.ip_hash_salt as s $$,
+  $$ values (1::bigint, 32) $$,
+  'one 32-byte salt, in a table of its own'
 );
 select col_default_is(
   'private', 'settings', 'client_ip_trusted_hops', '1', 'the default trusts one proxy (the API gateway)'
@@ -41,38 +47,58 @@ select throws_ok(
 );
 
 -- Privileges -----------------------------------------------------------------------------------------------
+-- join_waitlist reaches all three through its definer half, which needs no grant to its callers; the
+-- contact form's public.record_contact_submission is invoker and runs as service_role (hash_ip and
+-- normalize_email). Nothing that runs as an API role calls request_client_ip.
 select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'anon', array['EXECUTE'],
-  'anon can execute request_client_ip (join_waitlist runs as the caller)'
+  'private', 'request_client_ip', array[]::text[], 'anon', array[]::text[],
+  'anon cannot execute request_client_ip'
 );
 select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'authenticated', array['EXECUTE'],
-  'authenticated can execute request_client_ip'
+  'private', 'request_client_ip', array[]::text[], 'authenticated', array[]::text[],
+  'authenticated cannot execute request_client_ip'
 );
 select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'service_role', array['EXECUTE'],
-  'service_role can execute request_client_ip'
+  'private', 'request_client_ip', array[]::text[], 'service_role', array[]::text[],
+  'service_role cannot execute request_client_ip'
 );
 select function_privs_are(
-  'private', 'hash_ip', array['text'], 'anon', array['EXECUTE'], 'anon can execute hash_ip'
+  'private', 'hash_ip', array['text'], 'anon', array[]::text[], 'anon cannot execute hash_ip'
 );
 select function_privs_are(
-  'private', 'hash_ip', array['text'], 'authenticated', array['EXECUTE'], 'authenticated can execute hash_ip'
+  'private', 'hash_ip', array['text'], 'authenticated', array[]::text[],
+  'authenticated cannot execute hash_ip'
 );
 select function_privs_are(
-  'private', 'hash_ip', array['text'], 'service_role', array['EXECUTE'], 'service_role can execute hash_ip'
+  'private', 'hash_ip', array['text'], 'service_role', array['EXECUTE'],
+  'service_role can execute hash_ip (record_contact_submission)'
 );
 select function_privs_are(
-  'private', 'normalize_email', array['text'], 'anon', array['EXECUTE'], 'anon can execute normalize_email'
+  'private', 'normalize_email', array['text'], 'anon', array[]::text[], 'anon cannot execute normalize_email'
 );
 select function_privs_are(
-  'private', 'normalize_email', array['text'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute normalize_email'
+  'private', 'normalize_email', array['text'], 'authenticated', array[]::text[],
+  'authenticated cannot execute normalize_email'
 );
 select function_privs_are(
   'private', 'normalize_email', array['text'], 'service_role', array['EXECUTE'],
-  'service_role can execute normalize_email'
+  'service_role can execute normalize_email (record_contact_submission)'
 );
+-- The salt: readable by no API role, and no longer part of the settings row the service RPCs read.
+select table_privs_are(
+  'private', 'ip_hash_salt', 'anon', array[]::text[], 'anon has no privilege on the salt'
+);
+select table_privs_are(
+  'private', 'ip_hash_salt', 'authenticated', array[]::text[], 'authenticated has no privilege on the salt'
+);
+select table_privs_are(
+  'private', 'ip_hash_salt', 'service_role', array[]::text[], 'service_role has no privilege on the salt'
+);
+select hasnt_column(
+  'private', 'settings', 'ip_hash_salt',
+  'the settings row (service_role reads it, current_settings() returns it) holds no salt'
+);
+select tests.rls_enabled('private', 'ip_hash_salt');
 select is_definer(
   'private', 'request_client_ip', array[]::text[], 'request_client_ip reads the settings as their owner'
 );
@@ -143,10 +169,21 @@ set local "request.headers" = '{"cf-connecting-ip": "garbage"}';
 select is(private.request_client_ip(), null, 'garbage in the configured header: unknown');
 update private.settings set client_ip_header = 'x-forwarded-for';
 
--- As the API roles (the function runs inside their requests) ---------------------------------------------
+-- Inside an API role's request (as join_waitlist's definer half runs it) -----------------------------------
 set local "request.headers" = '{"x-forwarded-for": "6.6.6.6, 203.0.113.9"}';
 select tests.authenticate_as_anon();
-select is(private.request_client_ip(), '203.0.113.9', 'anon gets the same answer');
+select throws_ok(
+  $$ select private.request_client_ip() $$, '42501', null, 'anon cannot call request_client_ip directly'
+);
+set local role postgres;
+select is(private.request_client_ip(), '203.0.113.9', 'inside an anon request the answer is the same');
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select s.salt from private.ip_hash_salt as s $$, '42501', null, 'service_role cannot read the salt'
+);
+select is(
+  octet_length(private.hash_ip('203.0.113.9')), 32, 'service_role can hash an IP (the contact form does)'
+);
 select tests.clear_authentication();
 
 -- hash_ip ---------------------------------------------------------------------------------------------------
@@ -164,11 +201,11 @@ select isnt(
 );
 select is(
   private.hash_ip('203.0.113.9'),
-  sha256((select s.ip_hash_salt from private.settings as s) || convert_to('203.0.113.9', 'UTF8')),
-  'the hash is SHA-256 over the settings salt and the IP'
+  sha256((select s.salt from private.ip_hash_salt as s) || convert_to('203.0.113.9', 'UTF8')),
+  'the hash is SHA-256 over the install''s salt and the IP'
 );
 create temporary table old_hash on commit drop as select private.hash_ip('203.0.113.9') as h;
-update private.settings set ip_hash_salt = gen_random_bytes(32);
+update private.ip_hash_salt set salt = gen_random_bytes(32);
 select isnt(
   private.hash_ip('203.0.113.9'), (select o.h from old_hash as o), 'a new salt gives new hashes'
 );
@@ -176,9 +213,16 @@ select ok(
   (
     select pg_get_expr(d.adbin, d.adrelid) from pg_catalog.pg_attrdef as d
     inner join pg_catalog.pg_attribute as a on d.adrelid = a.attrelid and d.adnum = a.attnum
-    where d.adrelid = 'private.settings'::regclass and a.attname = 'ip_hash_salt'
+    where d.adrelid = 'private.ip_hash_salt'::regclass and a.attname = 'salt'
   ) like '%gen_random_bytes(32)',
   'each install draws its own random 32-byte salt (the column default)'
+);
+select throws_ok(
+  $$ update private.ip_hash_salt set salt = gen_random_bytes(8) $$, '23514', null,
+  'a salt has at least 16 bytes'
+);
+select throws_ok(
+  $$ insert into private.ip_hash_salt (id) values (true) $$, '23505', null, 'there is one salt'
 );
 
 -- normalize_email ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 -- current UTC month, so its section uses the real clock. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(130);
+select plan(132);
 
 -- The local stack is shared with the other suites (pytest leaves users' rows behind). What this file counts
 -- is its own rows, so it starts from empty tables; the deletes roll back with everything else.
@@ -191,19 +191,27 @@ select function_privs_are(
   'authenticated cannot release holds'
 );
 select function_privs_are(
-  'private', 'release_expired_ai_holds', array['timestamptz', 'uuid'], 'service_role', array['EXECUTE'],
-  'service_role can release holds'
+  'private', 'release_expired_ai_holds', array['timestamptz', 'uuid'], 'service_role', array[]::text[],
+  'service_role cannot call the sweep directly (reserve_ai_usage and run_billing_cycle, definers, do)'
 );
 select function_privs_are(
   'private', 'effective_plan', array['uuid'], 'anon', array[]::text[], 'anon cannot execute effective_plan'
 );
 select function_privs_are(
-  'private', 'effective_plan', array['uuid'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute effective_plan'
+  'private', 'effective_plan', array['uuid'], 'authenticated', array[]::text[],
+  'authenticated cannot execute effective_plan (it would answer about any user)'
 );
 select function_privs_are(
-  'private', 'effective_plan', array['uuid'], 'service_role', array['EXECUTE'],
-  'service_role can execute effective_plan'
+  'private', 'effective_plan', array['uuid'], 'service_role', array[]::text[],
+  'service_role cannot execute effective_plan (only definer functions call it)'
+);
+select function_privs_are(
+  'private', 'utc_month', array['timestamptz'], 'authenticated', array[]::text[],
+  'authenticated cannot execute utc_month'
+);
+select function_privs_are(
+  'private', 'utc_month', array['timestamptz'], 'service_role', array[]::text[],
+  'service_role cannot execute utc_month'
 );
 select function_privs_are(
   'private', 'utc_month', array['timestamptz'], 'anon', array[]::text[], 'anon cannot execute utc_month'
@@ -353,6 +361,8 @@ select results_eq(
 );
 
 -- Expired holds --------------------------------------------------------------------------------------------
+-- The sweep, as its definer callers run it: as the owner.
+set local role postgres;
 select is(
   private.release_expired_ai_holds('2030-01-15 12:10:00.5+00'), 0,
   'no hold has expired before its expires_at'
@@ -361,6 +371,7 @@ select is(
   private.release_expired_ai_holds('2030-01-15 12:10:01+00'), 1,
   'at its expires_at the first open hold is released'
 );
+select tests.authenticate_as_service_role();
 select results_eq(
   $$ select r.label, h.status
      from private.ai_holds as h inner join reservations as r on h.id = r.reservation_id
@@ -423,6 +434,7 @@ select results_eq(
 
 -- release_expired_ai_holds for everyone.
 select pg_temp.reserve('b1', 'ai-bob', 10, '2030-01-15 12:30:00+00');
+set local role postgres;
 select is(
   private.release_expired_ai_holds('2030-01-15 12:40:00+00'), 1,
   'the sweep releases every user''s expired holds'
@@ -436,6 +448,7 @@ select results_eq(
 select is(
   private.release_expired_ai_holds('2030-01-15 12:40:00+00'), 0, 'a second sweep has nothing to do'
 );
+select tests.authenticate_as_service_role();
 select lives_ok(
   $$ select public.commit_ai_usage(r.reservation_id, 'openai', 'gpt-test', 5, 5) from reservations as r
      where r.label = 'b1' $$,
@@ -608,7 +621,10 @@ select results_eq(
 select tests.authenticate_as('ai-carol');
 select results_eq(
   $$ select * from public.my_ai_usage() $$,
-  $$ values (private.utc_month(now()), 300::bigint, 400::bigint, 1, 50000::bigint, 49300::bigint, 'FREE') $$,
+  $$ values (
+       date_trunc('month', now() at time zone 'UTC')::date, 300::bigint, 400::bigint, 1, 50000::bigint,
+       49300::bigint, 'FREE'
+     ) $$,
   'my_ai_usage: this UTC month''s used and held tokens, requests, cap, remaining and plan'
 );
 select results_eq(

@@ -357,7 +357,8 @@ select tests.clear_authentication();
 -- Constraints hold for direct writes too.
 select throws_ok(
   $$ insert into private.contact_submissions (name, email, message) values (E'a\r\nb', 'a@b.co', 'm') $$,
-  '23514', null, 'a name with control characters is refused by the table itself'
+  'PT400', 'invalid_name',
+  'a name with control characters is refused by the table itself (its display-text trigger, 20261204000210)'
 );
 select throws_ok(
   $$ update private.contact_submissions set status = 'sent', sent_at = null where status = 'failed' $$,

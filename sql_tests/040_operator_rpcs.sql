@@ -272,7 +272,7 @@ select results_eq(
 );
 select results_eq(
   $$ select (u -> 'ai_usage' ->> 'month')::date from public.operator_get_user('op-bob@test.local') as u $$,
-  $$ values (private.utc_month(now())) $$,
+  $$ values (date_trunc('month', now() at time zone 'UTC')::date) $$,
   'the usage is for the current UTC month'
 );
 select results_eq(

@@ -27,11 +27,14 @@ create extension if not exists pgtap with schema extensions;
 create extension if not exists plpgsql_check with schema extensions;
 
 -- pg_cron ---------------------------------------------------------------------------------------------
--- The cluster preloads pg_cron with cron.database_name = 'postgres'; the extension creates schema `cron`.
+-- The cluster preloads pg_cron with cron.database_name = 'postgres'; the extension creates schema `cron`
+-- for its objects. Its control file names no schema, so a bare `create extension` would record it in the
+-- first schema on the search_path (`public`), where the advisor flags it (extension_in_public); Supabase
+-- creates it `with schema pg_catalog`, and so do we, so that pg_extension says what a project's says.
 -- pg_cron leaves the schema unusable for non-superusers, so (as hosted projects do when pg_cron is
 -- enabled) the migration role gets usage, so that a migration can call cron.schedule(...) and
 -- cron.unschedule(...); jobs run as the role that scheduled them.
-create extension if not exists pg_cron;
+create extension if not exists pg_cron with schema pg_catalog;
 
 grant usage on schema cron to postgres with grant option;
 grant all on all tables in schema cron to postgres with grant option;

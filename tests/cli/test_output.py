@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,3 +58,39 @@ def test_the_progress_bar_shows_on_a_terminal_and_not_in_pipes(monkeypatch: pyte
     with output.progress_bar("replaying", 3) as advance:
         advance()
     assert piped.getvalue() == ""
+
+
+def test_cells_and_lines_escape_control_bidi_and_markup() -> None:
+    assert output.printable("Eve\x1b]0;t\x07\r\n\t\x7f\x9b\u202e\u2066\u200f\u061c\u2028!") == (
+        "Eve\\x1b]0;t\\x07\\r\\n\\t\\x7f\\x9b\\u202e\\u2066\\u200f\\u061c\\u2028!"
+    )
+    # Text in any script, emoji sequences (zero-width joiner) and NBSP are left alone.
+    assert output.printable("Zoë محمد 👩\u200d👩\u200d👧 a\u00a0b") == "Zoë محمد 👩\u200d👩\u200d👧 a\u00a0b"
+    assert (
+        output.cell("[link=https://evil.example]x[/link]\x1b")
+        == "\\[link=https://evil.example]x\\[/link]\\x1b"
+    )
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=200)
+    terminal.print(output.cell("[red]r[/red] [link=https://e.x]l[/link]"), highlight=False)
+    assert screen.getvalue().strip() == "[red]r[/red] [link=https://e.x]l[/link]"
+
+
+def test_progress_and_errors_escape_what_they_echo(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "stderr", Console(file=screen, force_terminal=True, width=200))
+    output.progress("granted \x1b]0;pwned\x07@example.test")
+    with pytest.raises(typer.Exit):
+        output.fail("no user \u202eevil [bold]x[/bold]", hint="check \r\n the [link=https://e.x]email[/link]")
+    shown = screen.getvalue()
+    for raw in ("\x07", "\u202e", "\r", "\x1b]"):
+        assert raw not in shown
+    assert "granted \\x1b]0;pwned\\x07@example.test" in shown
+    assert "no user \\u202eevil [bold]x[/bold]" in shown
+    assert "check \\r\\n the [link=https://e.x]email[/link]" in shown
+
+
+def test_the_json_envelope_escapes_every_control_and_non_ascii_character() -> None:
+    text = output.envelope({"name": "\x1b]0;t\x07\r\n\u202e\x9bZoë"})
+    assert text.isascii()
+    assert json.loads(text)["data"]["name"] == "\x1b]0;t\x07\r\n\u202e\x9bZoë"

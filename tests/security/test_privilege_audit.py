@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
-from tests.security.privileges import ALLOWLIST, snapshot
+from tests.security.privileges import ALLOWLIST, ROLES, snapshot
 from thinbase.cli.local_stack import LocalStack
 
 
@@ -67,3 +69,54 @@ def test_no_security_definer_function_is_exposed(current: dict[str, Any]) -> Non
         name for name, fn in current["functions"].items() if name.startswith("public.") and fn["definer"]
     ]
     assert exposed == []
+
+
+def test_anon_reaches_one_private_helper(current: dict[str, Any]) -> None:
+    """PostgREST does not expose `private`, and anon needs only the definer half of public.join_waitlist there
+    (the helpers that half calls run as its owner)."""
+    anon_helpers = sorted(
+        name
+        for name, fn in current["functions"].items()
+        if "anon" in fn["execute"] and name.startswith("private.")
+    )
+    assert anon_helpers == ["private.join_waitlist(email text, source text)"]
+
+
+def test_helpers_that_read_secrets_or_other_users_are_not_callable(current: dict[str, Any]) -> None:
+    """The settings row (admin bootstrap list), audit writes, and questions about any user's role or plan:
+    only definer functions call these, so no API role may, except that the service RPCs (invoker, run as
+    service_role) read the settings, which hold no salt."""
+    functions = current["functions"]
+    assert functions["private.is_admin(uid uuid)"]["execute"] == []
+    assert functions["private.effective_plan(uid uuid)"]["execute"] == []
+    assert functions["private.require_admin()"]["execute"] == []
+    write_audit = next(name for name in functions if name.startswith("private.write_audit("))
+    assert functions[write_audit]["execute"] == []
+    assert functions["private.current_settings()"]["execute"] == ["service_role"]
+
+
+def test_no_api_role_can_read_a_salt(stack: LocalStack) -> None:
+    """Neither a column named like a salt nor a function result carrying one, for any API role."""
+    with psycopg.connect(stack.superuser_conninfo(), row_factory=dict_row) as conn:
+        readable = conn.execute(
+            """
+            select c.oid::regclass::text || '.' || a.attname as what, r.role
+            from pg_catalog.pg_attribute as a
+            join pg_catalog.pg_class as c on c.oid = a.attrelid
+            cross join unnest(%(roles)s::text[]) as r (role)
+            where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+              and a.attnum > 0 and not a.attisdropped and a.attname ~* 'salt'
+              and (
+                (c.relkind in ('r', 'p', 'v', 'm', 'f')
+                 and has_column_privilege(r.role, c.oid, a.attnum, 'SELECT'))
+                -- a function returning the row (or composite) type hands the column out too
+                or exists (
+                  select 1 from pg_catalog.pg_proc as p
+                  where p.prorettype = c.reltype and has_function_privilege(r.role, p.oid, 'EXECUTE')
+                )
+              )
+            order by 1, 2
+            """,
+            {"roles": list(ROLES)},
+        ).fetchall()
+    assert readable == []
