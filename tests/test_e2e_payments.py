@@ -248,3 +248,27 @@ def test_checkout_rejects_bad_requests_with_clear_codes(
     )
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON escapes of text PostgreSQL cannot store (NUL) or that is not Unicode (an unpaired surrogate),
+        # in the fields create_payment receives: refused when the body is read, before the database.
+        rb'{"plan": "PRO\u0000"}',
+        rb'{"plan": "\ud800"}',
+        rb'{"plan": "PRO", "currency": "US\u0000"}',
+        rb'{"plan": "PRO", "currency": "\udc00SD"}',
+        rb'{"plan": "PRO", "provider": "stripe\u0000"}',
+    ],
+    ids=["nul-plan", "surrogate-plan", "nul-currency", "surrogate-currency", "nul-provider"],
+)
+def test_checkout_refuses_text_the_database_cannot_store(shop: EdgeServer, raw: bytes) -> None:
+    user = signup()
+    response = httpx.post(
+        f"{shop.url}/payments/checkout",
+        content=raw,
+        headers={"Authorization": f"Bearer {user['access_token']}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"

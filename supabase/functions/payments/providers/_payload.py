@@ -3,10 +3,11 @@ something we do not understand. Nothing here trusts a type it has not checked.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from thinbase.functions._shared import untrusted_json
 
 from .errors import WebhookPayloadError
 
@@ -21,11 +22,12 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def load_object(body: bytes, provider: str) -> dict[str, Any]:
-    """The body as a JSON object, or WebhookPayloadError."""
+    """The body as a JSON object, or WebhookPayloadError; also for JSON holding what the database or an
+    encoder cannot take (NUL, unpaired surrogates, absurd nesting, integers beyond bigint: untrusted_json)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not JSON") from None
+        data = untrusted_json.loads(body)
+    except untrusted_json.UnusableJson as exc:
+        raise WebhookPayloadError("malformed_body", f"{provider} webhook body {exc}") from None
     if not isinstance(data, dict):
         raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not a JSON object")
     return data
