@@ -33,6 +33,16 @@ def load_object(body: bytes, provider: str) -> dict[str, Any]:
     return data
 
 
+def unix_seconds(value: str) -> int | None:
+    """A header's Unix timestamp as signature schemes write it (ASCII digits, at most 12), else None.
+
+    Not `str.isdigit()` + `int()`: isdigit() takes "²", which int() refuses (a 500 before), and int() takes
+    Arabic-Indic digits, "+1", " 1", "1_0", and refuses more than 4300 digits."""
+    if 0 < len(value) <= 12 and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def dig(data: Any, *path: str) -> Any:
     """data[path[0]][path[1]]...; None as soon as a step is missing or not an object."""
     for key in path:
