@@ -106,6 +106,13 @@ def test_hs256_token_with_the_shared_secret(http: httpx.Client) -> None:
         ("anon key, not a user", claims(role="anon"), SECRET),
         ("service role, not a user", claims(role="service_role"), SECRET),
         ("subject is not a user id", claims(sub="admin"), SECRET),
+        # uuid.UUID() reads all of these; Supabase Auth writes none of them, PostgreSQL's uuid refuses the
+        # urn (a 500 from auth.uid()), and text comparisons (storage paths) miss the others.
+        ("subject as a urn", claims(sub="urn:uuid:6f1c2a1e-0000-4000-8000-000000000000"), SECRET),
+        ("subject in braces", claims(sub="{6f1c2a1e-0000-4000-8000-000000000000}"), SECRET),
+        ("subject without hyphens", claims(sub="6f1c2a1e000040008000000000000000"), SECRET),
+        ("subject in upper case", claims(sub="6F1C2A1E-0000-4000-8000-00000000000A"), SECRET),
+        ("subject as a number", claims(sub=12345), SECRET),
     ],
 )
 def test_bad_hs256_tokens_are_refused(

@@ -119,6 +119,37 @@ def test_bad_input_is_refused(site: EdgeServer, body: dict[str, Any], code: str)
     assert response.json()["error"]["code"] == code
 
 
+@pytest.mark.parametrize(
+    "message",
+    # JSON escapes, as a client would send them: valid JSON, but text PostgreSQL cannot store (NUL) or
+    # that is not Unicode at all (an unpaired surrogate). Refused before the database, never a 500.
+    [r"a\u0000b", r"\u0000", r"x\ud800y", r"\udfff", r"\ude00\ud83d"],
+    ids=["nul", "only-nul", "lone-high-surrogate", "lone-low-surrogate", "reversed-pair"],
+)
+def test_text_the_database_cannot_store_is_refused(site: EdgeServer, message: str) -> None:
+    raw = f'{{"name": "Eve", "email": "eve@example.test", "message": "{message}"}}'.encode()
+    response = httpx.post(
+        f"{site.url}/contact",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.99, {fresh_ip()}"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_a_surrogate_pair_is_one_character_and_accepted(site: EdgeServer) -> None:
+    # The escapes of a real astral character (U+1F600) must still work: only unpaired halves are refused.
+    raw = rb'{"name": "Eve", "email": "eve@example.test", "message": "hi \ud83d\ude00"}'
+    response = httpx.post(
+        f"{site.url}/contact",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.99, {fresh_ip()}"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+
+
 def test_rate_limited_per_client_ip(site: EdgeServer) -> None:
     ip = fresh_ip()
     body = {"name": "Spam", "email": "spam@example.test", "message": "again"}

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import EdgeServer, serve_edge
 from tests.providers.fakes import MidtransFake, StripeFake
+from thinbase import tokens
 from thinbase.cli.local_stack import LocalStack
 from thinbase.cli.main import app as cli
 
@@ -248,3 +250,70 @@ def test_checkout_rejects_bad_requests_with_clear_codes(
     )
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON escapes of text PostgreSQL cannot store (NUL) or that is not Unicode (an unpaired surrogate),
+        # in the fields create_payment receives: refused when the body is read, before the database.
+        rb'{"plan": "PRO\u0000"}',
+        rb'{"plan": "\ud800"}',
+        rb'{"plan": "PRO", "currency": "US\u0000"}',
+        rb'{"plan": "PRO", "currency": "\udc00SD"}',
+        rb'{"plan": "PRO", "provider": "stripe\u0000"}',
+    ],
+    ids=["nul-plan", "surrogate-plan", "nul-currency", "surrogate-currency", "nul-provider"],
+)
+def test_checkout_refuses_text_the_database_cannot_store(shop: EdgeServer, raw: bytes) -> None:
+    user = signup()
+    response = httpx.post(
+        f"{shop.url}/payments/checkout",
+        content=raw,
+        headers={"Authorization": f"Bearer {user['access_token']}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_a_deleted_users_token_cannot_start_a_checkout(stack: LocalStack, shop: EdgeServer) -> None:
+    # The access token stays valid until it expires, but its account is gone: the payment's foreign key
+    # to auth.users fails. That is the caller's identity failing (401), not a server error.
+    user = signup()
+    with stack.superuser_connection() as conn:
+        conn.execute("delete from auth.users where id = %s", (user["id"],))
+    response = httpx.post(
+        f"{shop.url}/payments/checkout",
+        json={"plan": "PRO"},
+        headers={"Authorization": f"Bearer {user['access_token']}"},
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "urn:uuid:{id}",
+        "{{{id}}}",
+        "{hex}",
+        "{upper}",
+    ],
+    ids=["urn", "braces", "no-hyphens", "upper-case"],
+)
+def test_a_token_whose_subject_is_not_a_canonical_user_id_is_refused(
+    stack: LocalStack, shop: EdgeServer, subject: str
+) -> None:
+    # uuid.UUID() reads all of these, PostgreSQL's uuid input only some, and text comparisons (storage
+    # paths, `auth.uid()::text`) none: Supabase Auth writes `sub` as the canonical lower-case form only.
+    user = signup()
+    user_id = uuid.UUID(user["id"])
+    sub = subject.format(id=user_id, hex=user_id.hex, upper=str(user_id).upper())
+    claims = {**jwt.decode(user["access_token"], options={"verify_signature": False}), "sub": sub}
+    token = tokens.sign(claims, stack.state().jwt_secret)
+    response = httpx.post(
+        f"{shop.url}/payments/checkout", json={"plan": "PRO"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "unauthorized"

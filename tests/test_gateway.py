@@ -95,6 +95,21 @@ def test_invalid_json_body_is_400(http: httpx.Client, edge: EdgeServer) -> None:
     assert response.json()["code"] == "PGRST102"
 
 
+def test_a_body_nested_past_the_parsers_limit_is_400(http: httpx.Client, edge: EdgeServer) -> None:
+    # json.loads raises RecursionError (not ValueError) here: it was an unhandled 500 in our error shape.
+    response = http.post(
+        "/rest/v1/rpc/contract_add",
+        content=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        headers={
+            "apikey": edge.settings.anon_key,
+            "Content-Profile": "tests",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "PGRST102"
+
+
 def test_get_passes_query_parameters_read_only(http: httpx.Client, edge: EdgeServer) -> None:
     response = http.get(
         "/rest/v1/rpc/contract_add",

@@ -23,6 +23,19 @@ class TokenError(Exception):
     """The token is missing, malformed, badly signed or expired. Always an HTTP 401."""
 
 
+def is_user_id(value: object) -> bool:
+    """Whether `value` is a user id as Supabase Auth writes `sub`: a UUID in canonical form (hyphenated, lower
+    case). uuid.UUID() also reads "urn:uuid:…", braces, no hyphens and upper case; PostgreSQL's uuid input
+    refuses the first (auth.uid() fails), and text comparisons (`auth.uid()::text`, storage paths
+    `<uid>/avatar`) miss the others."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 def sign(claims: Mapping[str, Any], secret: str) -> str:
     return jwt.encode(dict(claims), secret, algorithm="HS256")
 

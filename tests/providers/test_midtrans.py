@@ -129,6 +129,47 @@ def test_unreadable_body(http: httpx.Client, body: bytes) -> None:
         provider(http).verify_webhook({}, body)
 
 
+def _signed_fields(**fields: object) -> bytes:
+    return json.dumps(
+        {"order_id": "1111", "status_code": "200", "gross_amount": "100000.00", "signature_key": "0" * 128}
+        | fields
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Midtrans signs fields, so its body is parsed before anything is verified: whatever it holds must
+        # come out as WebhookPayloadError (400), never as RecursionError or UnicodeEncodeError (500).
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        _signed_fields(order_id="\ud800"),
+        _signed_fields(order_id="ok", x="\udfff"),
+        _signed_fields(**{"\ud83d": "a lone high surrogate as a key"}),
+        _signed_fields(order_id="11\x0011"),
+        _signed_fields(gross_amount=2**63),
+        _signed_fields(nested={"deeper": [[[[{"n": -(2**63) - 1}]]]]}),
+        b'{"order_id": "1111", "status_code": NaN}',
+        b'{"order_id": "1111", "gross_amount": 1e400}',
+    ],
+    ids=[
+        "nested-arrays",
+        "nested-objects",
+        "lone-high-surrogate",
+        "lone-low-surrogate",
+        "surrogate-key",
+        "nul",
+        "integer-2^63",
+        "integer-below-bigint",
+        "nan",
+        "infinite-float",
+    ],
+)
+def test_a_body_the_database_cannot_hold_is_unreadable(http: httpx.Client, body: bytes) -> None:
+    with pytest.raises(WebhookPayloadError):
+        provider(http).verify_webhook({}, body)
+
+
 # normalization -----------------------------------------------------------------------------------------
 
 

@@ -105,9 +105,15 @@ def test_missing_header(missing: str) -> None:
     assert caught.value.code == "missing_signature"
 
 
-def test_malformed_timestamp() -> None:
+@pytest.mark.parametrize(
+    "timestamp",
+    # "soon"; then what str.isdigit() takes for digits although int() refuses it or no sender writes it:
+    # a superscript, Arabic-Indic digits, more digits than int() will read.
+    ["soon", "\u00b2", f"{TS}\u00b9", "\u0661\u0666\u0661\u0664", "9" * 5000],
+)
+def test_malformed_timestamp(timestamp: str) -> None:
     with pytest.raises(WebhookSignatureError) as caught:
-        sw.verify(SECRET, headers() | {"webhook-timestamp": "soon"}, PAYLOAD, now=TS)
+        sw.verify(SECRET, headers() | {"webhook-timestamp": timestamp}, PAYLOAD, now=TS)
     assert caught.value.code == "malformed_signature"
 
 

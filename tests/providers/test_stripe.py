@@ -193,6 +193,13 @@ def test_timestamp_inside_300_seconds(http: httpx.Client, offset: int) -> None:
         ({"Stripe-Signature": ""}, "missing_signature"),
         ({"Stripe-Signature": f"v1={VECTOR_V1}"}, "malformed_signature"),
         ({"Stripe-Signature": f"t=yesterday,v1={VECTOR_V1}"}, "malformed_signature"),
+        # str.isdigit() takes these for digits; int() refuses the superscript, and the others are no
+        # timestamp Stripe ever writes (ASCII digits, ten of them).
+        ({"Stripe-Signature": f"t=\u00b2,v1={VECTOR_V1}"}, "malformed_signature"),
+        ({"Stripe-Signature": f"t=1\u00b9\u00b3,v1={VECTOR_V1}"}, "malformed_signature"),
+        ({"Stripe-Signature": f"t=\u0661\u0667\u0660\u0660,v1={VECTOR_V1}"}, "malformed_signature"),
+        ({"Stripe-Signature": f"t={'9' * 5000},v1={VECTOR_V1}"}, "malformed_signature"),
+        ({"Stripe-Signature": f"t=+{T},v1={VECTOR_V1}"}, "malformed_signature"),
         ({"Stripe-Signature": f"t={T}"}, "missing_signature"),
         ({"Stripe-Signature": f"t={T},v0={VECTOR_V1}"}, "missing_signature"),
     ],

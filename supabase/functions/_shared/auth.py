@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ import httpx
 import jwt
 
 from thinbase.settings import Settings
-from thinbase.tokens import TokenError
+from thinbase.tokens import TokenError, is_user_id
 
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
 JWKS_LIFETIME_SECONDS = 600.0
@@ -114,10 +113,8 @@ class Authenticator:
             raise TokenError(f"invalid token: {type(exc).__name__}") from exc
         if claims.get("role") != "authenticated":
             raise TokenError("not a signed-in user's token")
-        try:
-            uuid.UUID(str(claims["sub"]))
-        except ValueError as exc:
-            raise TokenError("the token's subject is not a user id") from exc
+        if not is_user_id(claims["sub"]):
+            raise TokenError("the token's subject is not a user id")
         return claims
 
     def check_api_key(self, headers: Mapping[str, str]) -> str | None:

@@ -65,8 +65,18 @@ def rate_limit_headers(details: str | None) -> dict[str, str]:
     return headers
 
 
-def http_error_from_rpc(error: RpcError) -> HttpError:
+def http_error_from_rpc(error: RpcError, caller: Caller | None = None) -> HttpError:
     """Our RPCs raise PTxxx with a snake_case code as message and a human detail: pass both on."""
+    if error.code == "23503" and caller is not None and caller.role == "authenticated":
+        # A foreign key failing in a call made as a user: user-facing RPCs check every argument they take
+        # (PT400) before they write, so the reference left dangling is the caller's own id, auth.uid(): an
+        # account deleted while its access token is still valid. Who is calling no longer exists.
+        return HttpError(
+            401,
+            "unauthorized",
+            "Sign in again: this account no longer exists.",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     headers: dict[str, str] = {}
     message = error.details or error.message
     if error.status == 429:
@@ -97,4 +107,4 @@ async def call_rpc(
             503, "database_unavailable", "The database is unreachable; try again shortly."
         ) from exc
     except RpcError as exc:
-        raise http_error_from_rpc(exc) from exc
+        raise http_error_from_rpc(exc, caller) from exc

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
+
+from thinbase.functions._shared import untrusted_json
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: more than any provider event or form we accept
 
@@ -44,6 +45,8 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object, or 400 `invalid_json`: also for JSON holding what the database or an encoder
+    cannot take (NUL, unpaired surrogates, absurd nesting, integers beyond bigint: see untrusted_json)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise HttpError(
@@ -51,9 +54,9 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
         )
     raw = await read_body(request, limit)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(400, "invalid_json", "The body is not valid JSON.") from None
+        body = untrusted_json.loads(raw)
+    except untrusted_json.UnusableJson as exc:
+        raise HttpError(400, "invalid_json", f"The body {exc}.") from None
     if not isinstance(body, dict):
         raise HttpError(400, "invalid_json", "The body must be a JSON object.")
     return body

@@ -66,6 +66,8 @@ async def _arguments(request: Request) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as exc:
         raise RpcError(400, "PGRST102", "Empty or invalid json", str(exc)) from exc
+    except RecursionError as exc:  # nested past the parser's limit; not a ValueError
+        raise RpcError(400, "PGRST102", "Empty or invalid json", "nested too deeply") from exc
     if not isinstance(body, dict):
         raise RpcError(400, "PGRST102", "A JSON object of named arguments is required")
     return body

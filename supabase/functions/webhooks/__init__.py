@@ -23,6 +23,7 @@ from starlette.routing import Route
 from thinbase.db import Caller
 from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import HttpError, read_body
+from thinbase.functions.payments.providers._payload import check_event
 from thinbase.functions.payments.providers.base import PaymentEvent, Provider
 from thinbase.functions.payments.providers.errors import (
     ProviderError,
@@ -96,6 +97,7 @@ async def webhook(request: Request) -> JSONResponse:
     try:
         exponents = await run_in_threadpool(request.app.state.catalog.exponents)
         event = provider.parse_webhook(request.headers, body, exponents=exponents)
+        check_event(event)  # a key, type or order id the ledger cannot hold is the sender's fault: 400
     except WebhookPayloadError as exc:
         log.warning("webhook payload rejected: %s", exc, extra={"provider": provider.name})
         raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc

@@ -3,12 +3,18 @@ something we do not understand. Nothing here trusts a type it has not checked.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from thinbase.functions._shared import untrusted_json
+
+from .base import PaymentEvent
 from .errors import WebhookPayloadError
+
+# The ledger's limits (webhook_events_key_length, webhook_events_type_length): longer keys or types fail its
+# check constraints, and an order id this long is none of ours and too big for the order_id index.
+MAX_EVENT_TEXT = 255
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -21,14 +27,45 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def load_object(body: bytes, provider: str) -> dict[str, Any]:
-    """The body as a JSON object, or WebhookPayloadError."""
+    """The body as a JSON object, or WebhookPayloadError; also for JSON holding what the database or an
+    encoder cannot take (NUL, unpaired surrogates, absurd nesting, integers beyond bigint: untrusted_json)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not JSON") from None
+        data = untrusted_json.loads(body)
+    except untrusted_json.UnusableJson as exc:
+        raise WebhookPayloadError("malformed_body", f"{provider} webhook body {exc}") from None
     if not isinstance(data, dict):
         raise WebhookPayloadError("malformed_body", f"{provider} webhook body is not a JSON object")
     return data
+
+
+def unix_seconds(value: str) -> int | None:
+    """A header's Unix timestamp as signature schemes write it (ASCII digits, at most 12), else None.
+
+    Not `str.isdigit()` + `int()`: isdigit() takes "²", which int() refuses (a 500 before), and int() takes
+    Arabic-Indic digits, "+1", " 1", "1_0", and refuses more than 4300 digits."""
+    if 0 < len(value) <= 12 and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def check_event(event: PaymentEvent) -> None:
+    """WebhookPayloadError (400) unless the ledger can record `event`; called before any database work.
+
+    Its key, type and order id come from the body (already free of NUL and surrogates, see load_object) or
+    from headers (Request-Id, X-Razorpay-Event-Id: checked here too); the ledger caps their length, and
+    apply_payment_event refuses a blank key."""
+    for name, value in (("event key", event.event_key), ("event type", event.event_type)):
+        if not 1 <= len(value) <= MAX_EVENT_TEXT:
+            raise WebhookPayloadError("malformed_body", f"the {name} is not 1 to {MAX_EVENT_TEXT} characters")
+    if not event.event_key.strip():
+        raise WebhookPayloadError("malformed_body", "the event key is blank")
+    if event.order_id is not None and len(event.order_id) > MAX_EVENT_TEXT:
+        raise WebhookPayloadError("malformed_body", f"the order id is over {MAX_EVENT_TEXT} characters")
+    try:
+        for part in (event.event_key, event.event_type, event.order_id, event.currency):
+            untrusted_json.check_text(part or "")
+    except untrusted_json.UnusableJson as exc:
+        raise WebhookPayloadError("malformed_body", f"the event {exc}") from None
 
 
 def dig(data: Any, *path: str) -> Any:

@@ -10,6 +10,9 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import ProviderError
 
+# amount_minor is a bigint: an amount beyond it is none any payment can have, and the database refuses it.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
 
 def _scale(digits: int) -> int:
     """10 to the power of a non-negative `digits` (typed as int, which `10**n` is not for mypy)."""
@@ -56,26 +59,41 @@ def to_provider_units(
     return units
 
 
+def _in_range(amount: int) -> int | None:
+    return amount if BIGINT_MIN <= amount <= BIGINT_MAX else None
+
+
 def from_provider_units(units: int, provider_exponent: int, exponent: int) -> int | None:
-    """The provider's integer units back in our minor units; None when that is not exact."""
+    """The provider's integer units back in our minor units; None when that is not exact, or beyond bigint."""
     shift = exponent - provider_exponent
     if shift >= 0:
-        return units * _scale(shift)
+        return _in_range(units * _scale(shift))
     whole, remainder = divmod(units, _scale(-shift))
-    return None if remainder else whole
+    return None if remainder else _in_range(whole)
 
 
 def decimal_to_minor(value: object, exponent: int) -> int | None:
-    """A decimal amount in major units ("10000.00", 150000) as our minor units; None if not exact/readable.
+    """A decimal amount in major units ("10000.00", 150000) as our minor units; None if not exact/readable,
+    or beyond bigint.
 
-    Only str and int are accepted: a JSON float may already have lost precision.
+    Only str (ASCII: Decimal also reads Arabic-Indic digits, which no provider writes) and int are accepted:
+    a JSON float may already have lost precision. The size is checked before any arithmetic: "1e999999"
+    overflows decimal's context (decimal.Overflow, a 500 before), and 20 or more integer digits are beyond
+    bigint anyway. Within that, quantizing to the currency's exponent is exact (at most 19 + 4 digits, under
+    the context's 28), so a remainder below the minor unit, even one past the 28th digit, refuses the amount
+    instead of being rounded away.
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
+    if isinstance(value, str) and not value.isascii():
+        return None
     try:
-        amount = Decimal(value) * (Decimal(10) ** exponent)
+        major = Decimal(value)
+        if not major.is_finite() or (major and major.adjusted() >= 19):
+            return None
+        whole = major.quantize(Decimal(1).scaleb(-exponent))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount != amount.to_integral_value():
+    if whole != major:
         return None
-    return int(amount)
+    return _in_range(int(whole.scaleb(exponent)))

@@ -256,7 +256,7 @@ class MidtransProvider:
         body_code = text(data, "status_code") or ""
         if body_code == "404":
             return None
-        if body_code.isdigit() and int(body_code) >= 400 and body_code != "407":
+        if body_code.isascii() and body_code.isdigit() and int(body_code) >= 400 and body_code != "407":
             _, detail = _describe(data)
             raise ProviderError(
                 "provider_rejected",

@@ -20,7 +20,7 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from ._payload import header
+from ._payload import header, unix_seconds
 from .errors import WebhookSignatureError
 
 TOLERANCE_SECONDS = 300
@@ -53,9 +53,9 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float |
         raise WebhookSignatureError(
             "missing_signature", "webhook-id, webhook-timestamp or webhook-signature header missing"
         )
-    if not raw_timestamp.isdigit():
+    timestamp = unix_seconds(raw_timestamp)
+    if timestamp is None:
         raise WebhookSignatureError("malformed_signature", "webhook-timestamp is not unix seconds")
-    timestamp = int(raw_timestamp)
     current = time.time() if now is None else now
     if timestamp < current - TOLERANCE_SECONDS:
         raise WebhookSignatureError("stale_timestamp", "webhook-timestamp is too old")

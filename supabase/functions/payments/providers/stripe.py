@@ -47,7 +47,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from . import _http
-from ._payload import dig, from_unix, header, integer, load_object, text
+from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
 from .errors import WebhookPayloadError, WebhookSignatureError
@@ -150,8 +150,8 @@ def parse_signature_header(value: str) -> tuple[int, list[str]]:
         scheme, sep, content = item.strip().partition("=")
         if not sep:
             continue
-        if scheme == "t" and content.isdigit():
-            timestamp = int(content)
+        if scheme == "t" and (seconds := unix_seconds(content)) is not None:
+            timestamp = seconds
         elif scheme == "v1":
             signatures.append(content)
     if timestamp is None:
