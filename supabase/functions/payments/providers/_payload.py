@@ -51,7 +51,7 @@ def unix_seconds(value: str) -> int | None:
 def check_event(event: PaymentEvent) -> None:
     """WebhookPayloadError (400) unless the ledger can record `event`; called before any database work.
 
-    Its key, type and order id come from the body (already free of NUL and surrogates, see load_object) or
+    Its key, type and references come from the body (already free of NUL and surrogates, see load_object) or
     from headers (Request-Id, X-Razorpay-Event-Id: checked here too); the ledger caps their length, and
     apply_payment_event refuses a blank key."""
     for name, value in (("event key", event.event_key), ("event type", event.event_type)):
@@ -59,10 +59,16 @@ def check_event(event: PaymentEvent) -> None:
             raise WebhookPayloadError("malformed_body", f"the {name} is not 1 to {MAX_EVENT_TEXT} characters")
     if not event.event_key.strip():
         raise WebhookPayloadError("malformed_body", "the event key is blank")
-    if event.order_id is not None and len(event.order_id) > MAX_EVENT_TEXT:
-        raise WebhookPayloadError("malformed_body", f"the order id is over {MAX_EVENT_TEXT} characters")
+    references = (
+        ("order id", event.order_id),
+        ("provider reference", event.provider_reference),
+        ("client order id", event.client_order_id),
+    )
+    for name, reference in references:
+        if reference is not None and len(reference) > MAX_EVENT_TEXT:
+            raise WebhookPayloadError("malformed_body", f"the {name} is over {MAX_EVENT_TEXT} characters")
     try:
-        for part in (event.event_key, event.event_type, event.order_id, event.currency):
+        for part in (event.event_key, event.event_type, event.currency, *(value for _, value in references)):
             untrusted_json.check_text(part or "")
     except untrusted_json.UnusableJson as exc:
         raise WebhookPayloadError("malformed_body", f"the event {exc}") from None
