@@ -7,8 +7,9 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import EdgeServer
+from tests.conftest import EdgeServer, serve_edge
 from thinbase import tokens
+from thinbase.cli.local_stack import LocalStack
 
 
 def post(
@@ -79,6 +80,30 @@ def test_unexposed_schema_is_406(http: httpx.Client, edge: EdgeServer) -> None:
     )
     assert response.status_code == 406
     assert response.json()["code"] == "PGRST106"
+
+
+def test_the_tests_schema_is_exposed_only_when_the_suite_asks(stack: LocalStack) -> None:
+    """Without THINBASE_EXPOSE_TESTS_SCHEMA (the test suite sets it; `make dev` and `serve` do
+    not), the test helpers (tests.create_supabase_user: an auth user with any email) are out of reach."""
+    with (
+        serve_edge(stack, THINBASE_EXPOSE_TESTS_SCHEMA="") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        key = {"apikey": server.settings.anon_key}
+        for response in (
+            post(client, "contract_add", key, {"a": 1}),
+            client.get(
+                "/rest/v1/rpc/contract_add", params={"a": "1"}, headers={**key, "Accept-Profile": "tests"}
+            ),
+        ):
+            assert response.status_code == 406, response.text
+            assert response.json() == {
+                "code": "PGRST106",
+                "message": "Invalid schema: tests",
+                "details": None,
+                "hint": "Only the following schemas are exposed: public",
+            }
+        assert post(client, "plan_catalog", key, schema="public").status_code == 200
 
 
 def test_invalid_json_body_is_400(http: httpx.Client, edge: EdgeServer) -> None:
