@@ -8,6 +8,8 @@ platform's gateway and PostgREST do for RPC and nothing more (no tables, no filt
 - `Content-Profile` (POST) / `Accept-Profile` (GET) pick the schema among the exposed ones, else 406
   PGRST106 as PostgREST answers it: `public`, plus `tests` only while the test suite runs
   (THINBASE_EXPOSE_TESTS_SCHEMA);
+- the socket peer is appended to X-Forwarded-For, as the platform's gateway appends the address it saw:
+  SQL trusts that rightmost entry (private.settings.client_ip_trusted_hops = 1), never the client's own;
 - a POST body is a JSON object of named arguments; GET passes them as query parameters (read-only);
 - errors come back as PostgREST's body {code, message, details, hint} with its status.
 """
@@ -35,6 +37,16 @@ TESTS_SCHEMA = "tests"
 
 def exposed_schemas(settings: Settings) -> tuple[str, ...]:
     return (*EXPOSED_SCHEMAS, TESTS_SCHEMA) if settings.expose_tests_schema else EXPOSED_SCHEMAS
+
+
+def forwarded_for(request: Request) -> dict[str, str]:
+    """The request's headers with the socket peer appended to X-Forwarded-For, as a proxy appends it."""
+    headers = dict(request.headers)
+    if request.client is not None:
+        previous = headers.get("x-forwarded-for", "").strip()
+        peer = request.client.host
+        headers["x-forwarded-for"] = f"{previous}, {peer}" if previous else peer
+    return headers
 
 
 def _postgrest_error(error: RpcError) -> JSONResponse:
@@ -101,7 +113,7 @@ async def rpc(request: Request) -> Response:
             args,
             caller=caller,
             schema=schema,
-            headers=dict(request.headers),
+            headers=forwarded_for(request),
             read_only=request.method == "GET",
         )
     except RpcError as error:
