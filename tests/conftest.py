@@ -24,6 +24,7 @@ import uvicorn
 from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.functions._shared.serving import uvicorn_config
 from thinbase.functions.app import create_app
 from thinbase.settings import Settings, load_settings
 from thinbase.tokens import verify_hs256
@@ -95,7 +96,7 @@ def serve_edge(stack: LocalStack, **extra_env: str) -> Iterator[EdgeServer]:
     port = free_port()
     settings = load_settings(env={**stack.env(port), "THINBASE_EXPOSE_TESTS_SCHEMA": "1", **extra_env})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn_config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
