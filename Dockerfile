@@ -21,4 +21,6 @@ ENV PYTHONUNBUFFERED=1 THINBASE_HOST=0.0.0.0 THINBASE_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"
+# `thinbase serve` runs uvicorn with its proxy-header handling off (FORWARDED_ALLOW_IPS does nothing): behind
+# a load balancer or CDN, set TRUSTED_PROXY_HEADER to the header it sets; it is the only one trusted.
 CMD ["thinbase", "serve"]

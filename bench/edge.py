@@ -1,8 +1,8 @@
 """The webhook endpoint over HTTP: POST /webhooks/stripe with a valid signature against a trivial route in
 the same app, 16 client threads, a fixed number of requests per round and a time cap, loopback only.
 
-The app runs in its own process (uvicorn, one worker, as `thinbase serve` runs it, JSON request logs
-included), so the load generator does not share its interpreter. The trivial route exists only here:
+The app runs in its own process (uvicorn, one worker, with `thinbase serve`'s uvicorn configuration and
+JSON request logs), so the load generator does not share its interpreter. The trivial route exists only here:
 `create_bench_app` adds it to the production app for the benchmark.
 """
 
@@ -46,7 +46,7 @@ async def _noop(request: Request) -> JSONResponse:
 
 
 def create_bench_app() -> Starlette:
-    """`uvicorn --factory bench.edge:create_bench_app`: the production app plus GET /bench/noop."""
+    """The production app plus GET /bench/noop; `python -m bench.edge PORT` serves it."""
     from thinbase.functions._shared.logging import configure_logging
     from thinbase.functions.app import create_app
     from thinbase.settings import load_settings
@@ -164,10 +164,7 @@ def _serve(bench: Bench, port: int) -> subprocess.Popen[bytes]:
         "STRIPE_BASE_URL": "http://127.0.0.1:9",  # never called: webhooks only
     }
     log = (bench.work / "edge.log").open("wb")
-    cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", "bench.edge:create_bench_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
-    ]  # fmt: skip
+    cmd = [sys.executable, "-m", "bench.edge", str(port)]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
@@ -236,3 +233,9 @@ def run(bench: Bench) -> list[Row]:
                     mine / theirs, P95, p50_ms=[round(x.percentile(0.5), 2) for x in hooks],
                     baseline_p50_ms=[round(x.percentile(0.5), 2) for x in trivial]),
     ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    from thinbase.functions._shared.serving import serve
+
+    sys.exit(0 if serve(create_bench_app(), host="127.0.0.1", port=int(sys.argv[1])) else 1)

@@ -55,12 +55,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default THINBASE_PORT or 54321).")] = None,
     use_local: Annotated[bool, typer.Option("--local", help="Use the local stack's URLs and keys.")] = False,
 ) -> None:
-    """Serve the edge app (ASGI, uvicorn) in the foreground; Ctrl-C stops it."""
+    """Serve the edge app (ASGI, uvicorn) in the foreground; Ctrl-C stops it.
+
+    uvicorn's proxy-header handling is off: only TRUSTED_PROXY_HEADER sets the client IP.
+    """
     import os
 
-    import uvicorn
-
     from thinbase.functions._shared.logging import configure_logging
+    from thinbase.functions._shared.serving import serve as serve_app
     from thinbase.functions.app import create_app
 
     settings = load_settings()
@@ -77,7 +79,8 @@ def serve(
         for key, value in local_env.items():
             progress(f"{key}={value}")
     configure_logging()
-    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+    if not serve_app(create_app(settings), host=bind_host, port=bind_port):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import uvicorn
 from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.functions._shared.serving import uvicorn_config
 from thinbase.functions.app import create_app
 from thinbase.settings import Settings, load_settings
 from thinbase.tokens import verify_hs256
@@ -89,12 +90,13 @@ class EdgeServer:
 
 @contextlib.contextmanager
 def serve_edge(stack: LocalStack, **extra_env: str) -> Iterator[EdgeServer]:
-    """The edge app on uvicorn on a free port, configured as `thinbase serve --local` would be, plus
-    `extra_env` (provider keys pointing at local fakes, ...)."""
+    """The edge app on uvicorn on a free port, configured as `thinbase serve --local` would be, plus the
+    test suite's THINBASE_EXPOSE_TESTS_SCHEMA and `extra_env` (provider keys pointing at local fakes, ...;
+    THINBASE_EXPOSE_TESTS_SCHEMA="" turns the tests schema off)."""
     port = free_port()
-    settings = load_settings(env={**stack.env(port), **extra_env})
+    settings = load_settings(env={**stack.env(port), "THINBASE_EXPOSE_TESTS_SCHEMA": "1", **extra_env})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn_config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,6 +164,18 @@ def test_rate_limited_per_client_ip(site: EdgeServer) -> None:
     assert limited.headers["X-RateLimit-Remaining"] == "0"
     # Another client (a different trusted rightmost entry, the same forged leftmost one) is not limited.
     assert send(site, body).status_code == 202
+
+
+def test_ipv6_clients_are_limited_per_64(site: EdgeServer) -> None:
+    """One /64 is one client (a home or a VM gets a whole /64); five messages from five of its
+    addresses use up its limit, the next /64 is another client."""
+    network = ipaddress.IPv6Network(f"{fresh_ip()}/64", strict=False)
+    body = {"name": "Rotator", "email": "rotator@example.test", "message": "new address each time"}
+    answers = [send(site, body, ip=str(network[index + 1])) for index in range(6)]
+    assert [a.status_code for a in answers] == [202] * 5 + [429]
+    assert answers[5].json()["error"]["code"] == "rate_limited"
+    neighbour = ipaddress.IPv6Address(int(network.network_address) + 2**64 + 1)
+    assert send(site, body, ip=str(neighbour)).status_code == 202
 
 
 def test_templates_render_every_field() -> None:

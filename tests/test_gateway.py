@@ -7,8 +7,12 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import EdgeServer
+from tests.client_ips import fresh_ip
+from tests.conftest import EdgeServer, serve_edge
 from thinbase import tokens
+from thinbase.cli.local_stack import LocalStack
+from thinbase.db import Caller
+from thinbase.db.psycopg_adapter import PsycopgDatabase
 
 
 def post(
@@ -79,6 +83,62 @@ def test_unexposed_schema_is_406(http: httpx.Client, edge: EdgeServer) -> None:
     )
     assert response.status_code == 406
     assert response.json()["code"] == "PGRST106"
+
+
+def test_the_tests_schema_is_exposed_only_when_the_suite_asks(stack: LocalStack) -> None:
+    """Without THINBASE_EXPOSE_TESTS_SCHEMA (the test suite sets it; `make dev` and `serve` do
+    not), the test helpers (tests.create_supabase_user: an auth user with any email) are out of reach."""
+    with (
+        serve_edge(stack, THINBASE_EXPOSE_TESTS_SCHEMA="") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        key = {"apikey": server.settings.anon_key}
+        for response in (
+            post(client, "contract_add", key, {"a": 1}),
+            client.get(
+                "/rest/v1/rpc/contract_add", params={"a": "1"}, headers={**key, "Accept-Profile": "tests"}
+            ),
+        ):
+            assert response.status_code == 406, response.text
+            assert response.json() == {
+                "code": "PGRST106",
+                "message": "Invalid schema: tests",
+                "details": None,
+                "hint": "Only the following schemas are exposed: public",
+            }
+        assert post(client, "plan_catalog", key, schema="public").status_code == 200
+
+
+def test_the_gateway_appends_the_peer_to_x_forwarded_for(
+    http: httpx.Client, edge: EdgeServer, db: PsycopgDatabase
+) -> None:
+    """The platform's gateway appends the address it saw to X-Forwarded-For, and SQL trusts that
+    rightmost entry (one hop). The local gateway does the same, so forging the header from 127.0.0.1 gives
+    no fresh waitlist bucket per request: the sixth join is refused."""
+
+    def reset() -> None:
+        db.rpc(
+            "admin_reset_rate_limit",
+            {"namespace": "waitlist", "subject": "127.0.0.1"},
+            caller=Caller.service(),
+        )
+
+    reset()
+    try:
+        answers = [
+            post(
+                http,
+                "join_waitlist",
+                {"apikey": edge.settings.anon_key, "X-Forwarded-For": fresh_ip()},
+                {"email": f"forged-{index}-{fresh_ip().replace(':', '')}@example.test"},
+                schema="public",
+            )
+            for index in range(6)
+        ]
+        assert [a.status_code for a in answers] == [200] * 5 + [429], answers[-1].text
+        assert answers[5].json()["message"] == "rate_limited"
+    finally:
+        reset()
 
 
 def test_invalid_json_body_is_400(http: httpx.Client, edge: EdgeServer) -> None:

@@ -97,6 +97,13 @@ class Settings:
         return _flag(self.get(name))
 
     @property
+    def expose_tests_schema(self) -> bool:
+        """THINBASE_EXPOSE_TESTS_SCHEMA: the local gateway also exposes schema `tests` (the pgTAP helpers
+        and contract-test functions). Only the test suite sets it: tests.create_supabase_user would let
+        anyone holding the anon key create auth users with any email."""
+        return self.flag("THINBASE_EXPOSE_TESTS_SCHEMA")
+
+    @property
     def serves_local_gateway(self) -> bool:
         """Serve PostgREST's RPC contract at /rest/v1 only on the local stack.
 

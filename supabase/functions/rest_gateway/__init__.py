@@ -5,7 +5,11 @@ platform's gateway and PostgREST do for RPC and nothing more (no tables, no filt
 - `apikey` must be one of the project's keys, else 401 (the platform's API gateway);
 - the Bearer JWT (or, without one, the apikey itself) is verified with the JWT secret: invalid → 401
   PGRST301, expired → 401 PGRST303; its `role` claim picks the database role (anon when absent);
-- `Content-Profile` (POST) / `Accept-Profile` (GET) pick the schema among the exposed ones, else 406;
+- `Content-Profile` (POST) / `Accept-Profile` (GET) pick the schema among the exposed ones, else 406
+  PGRST106 as PostgREST answers it: `public`, plus `tests` only while the test suite runs
+  (THINBASE_EXPOSE_TESTS_SCHEMA);
+- the socket peer is appended to X-Forwarded-For, as the platform's gateway appends the address it saw:
+  SQL trusts that rightmost entry (private.settings.client_ip_trusted_hops = 1), never the client's own;
 - a POST body is a JSON object of named arguments; GET passes them as query parameters (read-only);
 - errors come back as PostgREST's body {code, message, details, hint} with its status.
 """
@@ -25,8 +29,24 @@ from thinbase.db import Caller
 from thinbase.errors import DatabaseUnavailable, RpcError
 from thinbase.settings import Settings
 
-# `tests` exists only on the local stack (pgTAP helpers and contract-test functions).
-EXPOSED_SCHEMAS = ("public", "tests")
+EXPOSED_SCHEMAS = ("public",)
+# `tests` exists only on the local stack (pgTAP helpers and contract-test functions), and is exposed only
+# when the test suite asks (Settings.expose_tests_schema).
+TESTS_SCHEMA = "tests"
+
+
+def exposed_schemas(settings: Settings) -> tuple[str, ...]:
+    return (*EXPOSED_SCHEMAS, TESTS_SCHEMA) if settings.expose_tests_schema else EXPOSED_SCHEMAS
+
+
+def forwarded_for(request: Request) -> dict[str, str]:
+    """The request's headers with the socket peer appended to X-Forwarded-For, as a proxy appends it."""
+    headers = dict(request.headers)
+    if request.client is not None:
+        previous = headers.get("x-forwarded-for", "").strip()
+        peer = request.client.host
+        headers["x-forwarded-for"] = f"{previous}, {peer}" if previous else peer
+    return headers
 
 
 def _postgrest_error(error: RpcError) -> JSONResponse:
@@ -77,14 +97,15 @@ async def rpc(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     profile_header = "accept-profile" if request.method == "GET" else "content-profile"
     schema = request.headers.get(profile_header, "public")
+    exposed = exposed_schemas(settings)
     try:
-        if schema not in EXPOSED_SCHEMAS:
+        if schema not in exposed:
             raise RpcError(
                 406,
                 "PGRST106",
                 f"Invalid schema: {schema}",
                 None,
-                f"Only the following schemas are exposed: {', '.join(EXPOSED_SCHEMAS)}",
+                f"Only the following schemas are exposed: {', '.join(exposed)}",
             )
         caller = _caller(request, settings)
         args = await _arguments(request)
@@ -94,7 +115,7 @@ async def rpc(request: Request) -> Response:
             args,
             caller=caller,
             schema=schema,
-            headers=dict(request.headers),
+            headers=forwarded_for(request),
             read_only=request.method == "GET",
         )
     except RpcError as error:
