@@ -192,6 +192,10 @@ insert into reviewed_helper (signature, roles, why) values
 ),
 ('private.normalize_email(text)', '{service_role}', 'public.record_contact_submission'),
 (
+  'private.rate_limit_ip_subject(text)', '{service_role}',
+  'public.record_contact_submission: the per-IP bucket (an IPv6 client by its /64)'
+),
+(
   'private.activate_paid_plan(public.payments,timestamptz)', '{service_role}',
   'public.apply_payment_event (invoker helper: runs as the service role)'
 ),
