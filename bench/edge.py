@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 
 from bench import fixtures
 from bench.harness import Bench, BenchError, Row, Target
-from thinbase.cli.paths import ROOT
+from thinbase.local.paths import ROOT
 
 CLIENTS = 16
 REQUESTS = 1_500  # per round; two rounds per endpoint

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import psycopg
 
-from thinbase.cli.local_stack import LocalStack
-from thinbase.cli.paths import PG_BIN
+from thinbase.local.paths import PG_BIN
+from thinbase.local.stack import LocalStack
 
 PGBENCH = PG_BIN / "pgbench"
 PGBENCH_TIMEOUT = 120.0

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 import psycopg
 import typer
 
-from thinbase.cli import migrations
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target, session
-from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
-from thinbase.cli.paths import ROOT, SQL_TESTS_DIR
-from thinbase.cli.supabase_cli import SupabaseCliMissing, run_supabase, stream_supabase
 from thinbase.errors import ConfigurationError
+from thinbase.local import migrations
+from thinbase.local.paths import ROOT, SQL_TESTS_DIR, require_project
+from thinbase.local.stack import LocalStack, StackError
+from thinbase.local.supabase_cli import SupabaseCliMissing, run_supabase, stream_supabase
 
 app = typer.Typer(
     help="The database schema: push migrations, compare with the target's history, types, lint, tests."
@@ -106,6 +106,7 @@ def run_tests(
 def _migration_target(as_json: bool = False) -> tuple[targets.Target, str, str]:
     target = resolve_target(as_json)
     try:
+        require_project()  # what is pushed is the project's own supabase/migrations
         url, label = targets.migration_url(target)
     except ConfigurationError as exc:
         fail(str(exc), as_json=as_json)

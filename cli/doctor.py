@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal
 import psycopg
 import typer
 
-from thinbase.cli import migrations
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target
 from thinbase.cli.output import ExitCode, cell, emit_json, safe, stdout
 from thinbase.cli.target import Target
 from thinbase.db import Caller
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
+from thinbase.local import migrations
 from thinbase.settings import Settings, load_settings
 
 Status = Literal["pass", "warn", "fail"]

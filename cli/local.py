@@ -9,8 +9,8 @@ from typing import Annotated
 import psycopg
 import typer
 
-from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.cli.output import ExitCode, emit_json, fail, key_values, progress
+from thinbase.local.stack import LocalStack, StackError
 from thinbase.settings import load_settings
 
 app = typer.Typer(

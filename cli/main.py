@@ -20,8 +20,8 @@ from thinbase.cli import (
     users,
     webhooks,
 )
-from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.cli.output import fail, progress
+from thinbase.local.stack import LocalStack, StackError
 from thinbase.settings import load_settings
 
 app = typer.Typer(

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from thinbase.cli.local_stack import LocalStack, StackError
 from thinbase.db import Database, open_database
 from thinbase.errors import ConfigurationError
+from thinbase.local.stack import LocalStack, StackError
 from thinbase.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 TargetKind = Literal["local", "database_url", "supabase"]

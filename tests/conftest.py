@@ -21,11 +21,11 @@ import httpx
 import pytest
 import uvicorn
 
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.functions._shared.serving import uvicorn_config
 from thinbase.functions.app import create_app
+from thinbase.local.stack import LocalStack
 from thinbase.settings import Settings, load_settings
 from thinbase.tokens import verify_hs256
 

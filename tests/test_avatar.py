@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.conftest import EdgeServer, User, serve_edge
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import RpcError
+from thinbase.local.stack import LocalStack
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

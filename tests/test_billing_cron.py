@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local.stack import LocalStack
 
 
 def test_pg_cron_runs_the_billing_cycle_command(stack: LocalStack) -> None:

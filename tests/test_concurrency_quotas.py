@@ -11,9 +11,9 @@ import pytest
 from tests.client_ips import fresh_ip
 from tests.concurrency import hammer
 from tests.conftest import User
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 CLIENTS = 32
 RUNS = range(3)

@@ -13,8 +13,8 @@ import pytest
 from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, serve_edge
 from tests.fake_resend import FakeResend
-from thinbase.cli.local_stack import LocalStack
 from thinbase.functions.contact import email as email_module
+from thinbase.local.stack import LocalStack
 
 
 @pytest.fixture(scope="module")

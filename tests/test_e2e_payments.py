@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from tests.conftest import EdgeServer, serve_edge
 from tests.providers.fakes import MidtransFake, StripeFake
 from thinbase import tokens
-from thinbase.cli.local_stack import LocalStack
 from thinbase.cli.main import app as cli
+from thinbase.local.stack import LocalStack
 
 RETURN_URL = "https://app.example.test/billing/done"
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from tests.conftest import User, free_port
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 THINBASE = Path(sys.executable).parent / "thinbase"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

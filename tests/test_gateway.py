@@ -10,9 +10,9 @@ import pytest
 from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, serve_edge
 from thinbase import tokens
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 
 def post(
@@ -180,7 +180,7 @@ def test_get_passes_query_parameters_read_only(http: httpx.Client, edge: EdgeSer
 
 
 def test_health_reports_the_latest_migration(http: httpx.Client, stack: object) -> None:
-    from thinbase.cli.local_stack import LocalStack
+    from thinbase.local.stack import LocalStack
 
     assert isinstance(stack, LocalStack)
     response = http.get("/health")

@@ -7,8 +7,8 @@ import uuid
 
 from typer.testing import CliRunner
 
-from thinbase.cli.local_stack import LocalStack
 from thinbase.cli.main import app
+from thinbase.local.stack import LocalStack
 from thinbase.tokens import verify_hs256
 
 runner = CliRunner()

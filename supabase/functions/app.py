@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from thinbase.cli.paths import LOCAL_DIR
 from thinbase.db import Database, open_database
 from thinbase.errors import DatabaseUnavailable
 from thinbase.functions import ai, avatar, checkout, contact, health, rest_gateway, webhooks
@@ -30,6 +29,7 @@ from thinbase.functions._shared.http import HttpError
 from thinbase.functions._shared.logging import RequestLogMiddleware
 from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, SupabaseStorage
 from thinbase.functions.payments.providers.registry import build_providers
+from thinbase.local.paths import LOCAL_DIR
 from thinbase.settings import Settings, load_settings
 
 WORKER_THREADS = 200

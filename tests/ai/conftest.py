@@ -14,9 +14,9 @@ import pytest
 
 from tests.ai.fakes import FakeAiServer, FakeAnthropic, FakeOpenAI
 from tests.conftest import EdgeServer, User, serve_edge
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 T = TypeVar("T")
 

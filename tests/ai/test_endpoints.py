@@ -26,8 +26,8 @@ from tests.ai.conftest import (
 )
 from tests.ai.fakes import DEFAULT_REPLY, Behaviour
 from tests.conftest import EdgeServer, User, serve_edge
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 CHAT: dict[str, Any] = {
     "messages": [

@@ -16,7 +16,6 @@ import pytest
 from tests.ai.conftest import hold_statuses, month, usage_rows
 from tests.ai.fakes import Behaviour, FakeAnthropic, FakeOpenAI
 from tests.conftest import User, free_port
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.functions.ai import errors
@@ -27,6 +26,7 @@ from thinbase.functions.ai.endpoints import AdmittedCall, EventStreamResponse, S
 from thinbase.functions.ai.metering import Meter
 from thinbase.functions.ai.openai_compat import OpenAICompatible
 from thinbase.functions.ai.validation import Prompt
+from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
 
 HELLO = ChatRequest("m", (ChatMessage("user", "hello there"),), 50)

@@ -15,8 +15,8 @@ import pytest
 from tests.ai.conftest import AiSite, auth, hold_statuses, make_plan, month, post, put_on_plan, usage_rows
 from tests.ai.fakes import Behaviour
 from tests.conftest import User
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 
 def test_the_plans_request_limit_answers_429_rate_limited(

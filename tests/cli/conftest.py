@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.conftest import User
-from thinbase.cli.local_stack import LocalStack
 from thinbase.cli.main import app
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 # Settings a developer's shell or .env might carry that would point the CLI elsewhere or change what doctor
 # sees; every invocation starts without them (None unsets a variable for the run).

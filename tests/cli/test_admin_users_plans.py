@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.conftest import Checkout, data, error, flat, run, superuser_sql, unique
 from tests.conftest import User
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local.stack import LocalStack
 
 
 @pytest.fixture

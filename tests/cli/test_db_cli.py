@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from tests.cli.conftest import data, envelope, error, flat, run
-from thinbase.cli import migrations
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local import migrations
+from thinbase.local.stack import LocalStack
 
 UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"
 
@@ -184,7 +184,7 @@ def test_a_silent_supabase_cli_is_stopped_at_the_timeout(monkeypatch: pytest.Mon
     import subprocess
     import time
 
-    from thinbase.cli import supabase_cli
+    from thinbase.local import supabase_cli
 
     monkeypatch.setattr(supabase_cli, "SUPABASE_CLI", Path("/bin/sleep"))
     started = time.monotonic()

@@ -16,10 +16,10 @@ from tests.cli.conftest import CONFIG_NAMES, data, error, flat, run, superuser_s
 from tests.client_ips import fresh_ip
 from tests.conftest import User
 from tests.fake_resend import FakeResend
-from thinbase.cli import migrations
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local import migrations
+from thinbase.local.stack import LocalStack
 
 # -- ratelimit ----------------------------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from tests.cli.conftest import Checkout, apply_event, data, error, flat, run, su
 from tests.conftest import serve_edge
 from tests.providers.fakes import MidtransFake
 from thinbase.cli import simulate
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.functions.payments.providers.registry import build_providers
+from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
 
 EXPONENTS = {"USD": 2, "IDR": 2, "INR": 2, "JPY": 0, "KWD": 3, "EUR": 2}

@@ -1,4 +1,4 @@
-"""Which backend the CLI talks to (cli/target.py); the migration-history comparison (cli/migrations.py)."""
+"""Which backend the CLI talks to (cli/target.py); the migration-history comparison (thinbase/local)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from thinbase.cli import migrations, target
-from thinbase.cli.local_stack import LocalStack
+from thinbase.cli import target
 from thinbase.errors import ConfigurationError
+from thinbase.local import migrations
+from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from tests.cli.conftest import Checkout, apply_event, data, run, superuser_sql
 from tests.conftest import User
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 
 HOSTILE = "\x1b]0;pwned\x07Eve\r\nrole: admin \u202egpj.exe [link=https://evil.example]x[/link] \x9b31m"
 # How it must look: each control and bidi character written out, the markup as typed.

@@ -17,9 +17,9 @@ import pytest
 
 from tests.conftest import serve_edge
 from tests.providers.signing import stripe_header
-from thinbase.cli.local_stack import LocalStack
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.local.stack import LocalStack
 from thinbase.tokens import verify_hs256
 
 WEBHOOK_SECRET = "whsec_outage_test"

@@ -82,7 +82,7 @@ def snapshot_of(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from thinbase.cli.local_stack import LocalStack
+    from thinbase.local.stack import LocalStack
 
     current = snapshot(LocalStack().superuser_conninfo())
     if "--write" in sys.argv:

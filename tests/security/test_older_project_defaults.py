@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.security.privileges import ALLOWLIST, snapshot_of
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local.stack import LocalStack
 
 MIGRATION = Path(__file__).resolve().parents[2] / "supabase/migrations/20261122005200_api_role_privileges.sql"
 API_ROLES = "anon, authenticated, service_role"

@@ -13,7 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.security.privileges import ALLOWLIST, ROLES, snapshot
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local.stack import LocalStack
 
 
 @pytest.fixture(scope="module")

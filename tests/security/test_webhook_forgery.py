@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import EdgeServer, User, serve_edge
 from tests.providers import signing
 from tests.providers.fakes import MidtransFake, RazorpayFake
-from thinbase.cli.local_stack import LocalStack
+from thinbase.local.stack import LocalStack
 
 
 @pytest.fixture(scope="module")

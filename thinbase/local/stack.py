@@ -28,13 +28,15 @@ import psycopg
 from psycopg.rows import dict_row
 
 from thinbase import tokens
-from thinbase.cli.paths import (
+from thinbase.errors import ConfigurationError
+from thinbase.local.paths import (
     LOCAL_DIR,
     PG_BIN,
     PLATFORM_DIR,
     ROOT,
     SQL_HELPERS_DIR,
     SUPABASE_CLI,
+    require_project,
 )
 
 Progress = Callable[[str], None]
@@ -221,6 +223,10 @@ class LocalStack:
         return result.returncode == 0
 
     def up(self, progress: Progress = _quiet) -> StackState:
+        try:
+            require_project()
+        except ConfigurationError as exc:
+            raise StackError(str(exc)) from None
         state = self.load_state() or self._new_state()
         self._save_state(state)
         if not (self.data_dir(state) / "PG_VERSION").exists():

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from thinbase.cli.paths import MIGRATIONS_DIR
+from thinbase.local.paths import MIGRATIONS_DIR
 
 State = Literal["applied", "pending", "missing", "renamed", "modified"]
 DRIFT: frozenset[str] = frozenset({"missing", "renamed", "modified"})

@@ -7,7 +7,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 
-from thinbase.cli.paths import ROOT, SUPABASE_CLI
+from thinbase.local.paths import ROOT, SUPABASE_CLI
 
 
 class SupabaseCliMissing(Exception):
