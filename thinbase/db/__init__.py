@@ -6,6 +6,7 @@
 `open_database(settings)` picks the adapter: psycopg when DATABASE_URL is set, supabase-py otherwise.
 """
 
-from thinbase.db.port import Caller, Database, open_database
+from thinbase.db.factory import open_database
+from thinbase.db.port import Caller, Database
 
 __all__ = ["Caller", "Database", "open_database"]

@@ -1,12 +1,10 @@
-"""The one interface every database call from Python goes through."""
+"""The one interface every database call from Python goes through. A leaf: it imports no adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-
-from thinbase.settings import Settings
 
 Role = Literal["anon", "authenticated", "service_role"]
 
@@ -70,14 +68,3 @@ class Database(Protocol):
     ) -> Any: ...
 
     def close(self) -> None: ...
-
-
-def open_database(settings: Settings) -> Database:
-    """psycopg when DATABASE_URL is set (local stack, CLI, tests), supabase-py over PostgREST otherwise."""
-    if settings.database_url:
-        from thinbase.db.psycopg_adapter import PsycopgDatabase
-
-        return PsycopgDatabase(settings.database_url)
-    from thinbase.db.supabase_adapter import SupabaseDatabase
-
-    return SupabaseDatabase.from_settings(settings)
