@@ -60,7 +60,8 @@ def resend(
             _report([{**_brief(s), "result": "would_send"} for s in chosen], as_json)
             return
         # Imported here: the email sender belongs to the edge app, and only this command needs it.
-        from thinbase.functions.contact.email import EmailError, EmailNotConfigured, send_contact_email
+        from thinbase.errors import EmailError, EmailNotConfigured
+        from thinbase.functions.contact.email import send_contact_email
 
         results: list[dict[str, Any]] = []
         with httpx.Client() as http, progress_bar("sending", len(chosen)) as advance:

@@ -16,11 +16,11 @@ import typer
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target, session
 from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
-from thinbase.errors import ConfigurationError
+from thinbase.errors import ConfigurationError, StackError, SupabaseCliMissing
 from thinbase.local import migrations
 from thinbase.local.paths import ROOT, SQL_TESTS_DIR, require_project
-from thinbase.local.stack import LocalStack, StackError
-from thinbase.local.supabase_cli import SupabaseCliMissing, run_supabase, stream_supabase
+from thinbase.local.stack import LocalStack
+from thinbase.local.supabase_cli import run_supabase, stream_supabase
 
 app = typer.Typer(
     help="The database schema: push migrations, compare with the target's history, types, lint, tests."

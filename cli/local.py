@@ -10,7 +10,8 @@ import psycopg
 import typer
 
 from thinbase.cli.output import ExitCode, emit_json, fail, key_values, progress
-from thinbase.local.stack import LocalStack, StackError
+from thinbase.errors import StackError
+from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
 
 app = typer.Typer(

@@ -21,7 +21,8 @@ from thinbase.cli import (
     webhooks,
 )
 from thinbase.cli.output import fail, progress
-from thinbase.local.stack import LocalStack, StackError
+from thinbase.errors import StackError
+from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
 
 app = typer.Typer(

@@ -165,7 +165,7 @@ def _duration_option(value: str, name: str) -> timedelta:
 def _reconcile_one(
     db: Session, providers: dict[str, Any], exponents: dict[str, int], payment: dict[str, Any], dry_run: bool
 ) -> dict[str, Any]:
-    from thinbase.functions.payments.providers.errors import ProviderError
+    from thinbase.errors import ProviderError
 
     result: dict[str, Any] = {
         "payment_id": payment["id"],

@@ -18,18 +18,15 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from thinbase.errors import ProviderError, SimulationError
 from thinbase.functions.payments.providers import doku, lemonsqueezy, midtrans, razorpay, stripe
 from thinbase.functions.payments.providers.amounts import to_provider_units
 from thinbase.functions.payments.providers.base import PaymentStatus
-from thinbase.functions.payments.providers.errors import ProviderError
 from thinbase.settings import Settings
 
 PROVIDERS = ("midtrans", "doku", "stripe", "lemonsqueezy", "razorpay")
 STATUSES: tuple[PaymentStatus, ...] = ("pending", "paid", "failed", "expired", "refunded")
 
-
-class SimulationError(Exception):
-    """The webhook cannot be built: a missing secret, or a status this provider never reports."""
 
 
 @dataclass(frozen=True)

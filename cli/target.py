@@ -29,8 +29,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from thinbase.db import Database, open_database
-from thinbase.errors import ConfigurationError
-from thinbase.local.stack import LocalStack, StackError
+from thinbase.errors import ConfigurationError, StackError
+from thinbase.local.stack import LocalStack
 from thinbase.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 TargetKind = Literal["local", "database_url", "supabase"]

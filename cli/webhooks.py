@@ -40,7 +40,7 @@ from thinbase.cli.output import (
     table,
 )
 from thinbase.cli.payments import ProviderName
-from thinbase.errors import RpcError
+from thinbase.errors import RpcError, SimulationError
 
 app = typer.Typer(help="The webhook ledger: list, show, replay failed events, simulate signed deliveries.")
 
@@ -228,7 +228,7 @@ def simulate_webhook(
 
     The amount and currency come from the payment unless given (exit 3 for an unknown order without them).
     Exits 1 when the edge app refuses the webhook or cannot be reached."""
-    from thinbase.functions.payments.providers.errors import WebhookError
+    from thinbase.errors import WebhookError
     from thinbase.functions.payments.providers.registry import build_providers
 
     with session(as_json) as db:
@@ -265,7 +265,7 @@ def simulate_webhook(
     details = simulate.Order(order, amount, currency, exponents[currency], reference)
     try:
         webhook = simulate.build(provider.value, settings, details, status.value, endpoint)
-    except simulate.SimulationError as exc:
+    except SimulationError as exc:
         fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
     with httpx.Client(timeout=30) as http:
         # Check our own work first when the provider is fully configured here: the edge app verifies and

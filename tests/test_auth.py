@@ -20,9 +20,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from thinbase.errors import TokenError
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.settings import load_settings
-from thinbase.tokens import TokenError
 
 SECRET = "local-test-secret-local-test-secret-0123456789"
 

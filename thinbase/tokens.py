@@ -14,13 +14,12 @@ from typing import Any
 
 import jwt
 
+from thinbase.errors import TokenError
+
 # The platform's "no expiry in practice" for API keys: the Supabase CLI's local keys expire in 2032.
 API_KEY_EXPIRY = 1983812996
 ACCESS_TOKEN_SECONDS = 3600
 
-
-class TokenError(Exception):
-    """The token is missing, malformed, badly signed or expired. Always an HTTP 401."""
 
 
 def is_user_id(value: object) -> bool:

@@ -11,21 +11,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from thinbase.db import Database, open_database
-from thinbase.errors import DatabaseUnavailable
+from thinbase.errors import ThinbaseError
 from thinbase.functions import ai, avatar, checkout, contact, health, rest_gateway, webhooks
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.functions._shared.catalog import Catalog
 from thinbase.functions._shared.errors import (
-    error_response,
     http_exception_handler,
+    thinbase_error_handler,
     unhandled_exception_handler,
 )
-from thinbase.functions._shared.http import HttpError
 from thinbase.functions._shared.logging import RequestLogMiddleware
 from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, SupabaseStorage
 from thinbase.functions.payments.providers.registry import build_providers
@@ -40,16 +37,6 @@ CORS_EXPOSED_HEADERS = [
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
 ]
-
-
-async def _http_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HttpError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-
-async def _database_unavailable_handler(request: Request, exc: Exception) -> Response:
-    # Whatever the endpoint: the database is down, so the caller (a provider, most importantly) retries.
-    return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.")
 
 
 def _avatar_storage(settings: Settings, http: httpx.Client) -> AvatarStorage | None:
@@ -110,8 +97,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             ),
         ],
         exception_handlers={
-            HttpError: _http_error_handler,
-            DatabaseUnavailable: _database_unavailable_handler,
+            ThinbaseError: thinbase_error_handler,
             HTTPException: http_exception_handler,
             Exception: unhandled_exception_handler,
         },

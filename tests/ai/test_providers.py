@@ -16,9 +16,9 @@ import pytest
 from tests.ai.conftest import hold_statuses, month, usage_rows
 from tests.ai.fakes import Behaviour, FakeAnthropic, FakeOpenAI
 from tests.conftest import User, free_port
+from thinbase import errors
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
-from thinbase.functions.ai import errors
 from thinbase.functions.ai.anthropic import AnthropicMessages
 from thinbase.functions.ai.base import ChatMessage, ChatProvider, ChatRequest, iter_sse
 from thinbase.functions.ai.config import ai_config, build_provider
@@ -65,7 +65,8 @@ def failure(call: Callable[[], Any]) -> errors.AiProviderError:
 def test_a_provider_that_does_not_answer_in_time(fake_openai: FakeOpenAI, openai: OpenAICompatible) -> None:
     fake_openai.next(Behaviour(stall=2.0))
     error = failure(lambda: openai.complete(HELLO))
-    assert (type(error), error.code, error.status) == (errors.AiProviderTimeout, "ai_provider_timeout", 503)
+    assert (type(error), error.code) == (errors.AiProviderTimeout, "ai_provider_timeout")
+    assert error.http_status == 503
 
 
 def test_a_stream_that_stalls_mid_way_times_out(
@@ -84,7 +85,7 @@ def test_a_stream_that_stalls_mid_way_times_out(
 def test_an_unreachable_provider(http: httpx.Client) -> None:
     provider = OpenAICompatible(http, base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k")
     error = failure(lambda: provider.complete(HELLO))
-    assert (error.code, error.status) == ("ai_provider_unreachable", 503)
+    assert (error.code, error.http_status) == ("ai_provider_unreachable", 503)
     assert isinstance(error, errors.AiProviderTimeout)
 
 
@@ -179,7 +180,7 @@ def test_an_unreadable_success_is_a_bad_response(
     # A base URL pointing at something that is not a chat API (a login page, a proxy's HTML).
     fake_openai.next(Behaviour(raw_body=b"<html>Sign in</html>"))
     error = failure(lambda: openai.stream(HELLO) if stream else openai.complete(HELLO))
-    assert (type(error), error.status) == (errors.AiProviderBadResponse, 502)
+    assert (type(error), error.http_status) == (errors.AiProviderBadResponse, 502)
 
 
 def test_anthropic_accepts_a_base_url_with_or_without_v1(

@@ -16,6 +16,7 @@ from tests.conftest import serve_edge
 from tests.providers.fakes import MidtransFake
 from thinbase.cli import simulate
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.errors import SimulationError
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
@@ -261,7 +262,7 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
     )
     url = f"http://edge.test/webhooks/{provider}"
     if (provider, status) in UNSUPPORTED:
-        with pytest.raises(simulate.SimulationError, match="sends no webhook"):
+        with pytest.raises(SimulationError, match="sends no webhook"):
             simulate.build(provider, settings, order, status, url)
         return
     webhook = simulate.build(provider, settings, order, status, url)
@@ -280,7 +281,7 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
 
 def test_simulate_refuses_a_razorpay_order_without_its_razorpay_order() -> None:
     """Razorpay's events are bound by the Razorpay order the checkout created: none, nothing to sign."""
-    with pytest.raises(simulate.SimulationError, match="no Razorpay order yet"):
+    with pytest.raises(SimulationError, match="no Razorpay order yet"):
         simulate.build(
             "razorpay",
             load_settings(env=PROVIDER_ENV["razorpay"]),
@@ -291,7 +292,7 @@ def test_simulate_refuses_a_razorpay_order_without_its_razorpay_order() -> None:
 
 
 def test_simulate_needs_the_secret(stack: LocalStack) -> None:
-    with pytest.raises(simulate.SimulationError, match="STRIPE_WEBHOOK_SECRET not set"):
+    with pytest.raises(SimulationError, match="STRIPE_WEBHOOK_SECRET not set"):
         simulate.build(
             "stripe",
             load_settings(env={}),

@@ -29,9 +29,8 @@ from tests.providers import signing
 from tests.providers.fakes import MidtransFake
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
-from thinbase.errors import RpcError
+from thinbase.errors import RpcError, WebhookPayloadError, WebhookSignatureError
 from thinbase.functions.payments.providers import standard_webhooks
-from thinbase.functions.payments.providers.errors import WebhookPayloadError, WebhookSignatureError
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings

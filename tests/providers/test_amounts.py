@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from thinbase.errors import ProviderError
 from thinbase.functions.payments.providers.amounts import (
     decimal_to_minor,
     from_provider_units,
     to_provider_units,
 )
-from thinbase.functions.payments.providers.errors import ProviderError
 
 
 @pytest.mark.parametrize(

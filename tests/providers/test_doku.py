@@ -12,13 +12,13 @@ import pytest
 from tests.providers.fakes import DokuFake
 from tests.providers.signing import doku_headers
 from tests.providers.support import EXPONENTS, checkout_request
-from thinbase.functions.payments.providers.doku import DokuProvider, digest, normalize_status, signature
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.functions.payments.providers.doku import DokuProvider, digest, normalize_status, signature
 
 CLIENT_ID = "MCH-0001-10791114622547"
 SECRET = "SK-test-secret"

@@ -7,10 +7,10 @@ import pytest
 
 from tests.providers.fakes import StripeFake
 from tests.providers.support import checkout_request
-from thinbase.errors import ThinbaseError
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
+    ThinbaseError,
     WebhookError,
     WebhookPayloadError,
     WebhookSignatureError,

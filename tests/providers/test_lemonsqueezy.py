@@ -13,7 +13,7 @@ import pytest
 from tests.providers.fakes import LemonSqueezyFake
 from tests.providers.signing import hex_hmac
 from tests.providers.support import EXPONENTS, checkout_request
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
     WebhookPayloadError,

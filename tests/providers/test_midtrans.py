@@ -12,7 +12,7 @@ import pytest
 from tests.providers.fakes import MidtransFake
 from tests.providers.signing import midtrans_signature
 from tests.providers.support import EXPONENTS, checkout_request
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
     WebhookPayloadError,

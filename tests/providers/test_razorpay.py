@@ -15,7 +15,7 @@ import razorpay as razorpay_sdk  # type: ignore[import-untyped]  # the SDK ships
 from tests.providers.fakes import RazorpayFake
 from tests.providers.signing import hex_hmac
 from tests.providers.support import EXPONENTS, checkout_request
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
     WebhookPayloadError,

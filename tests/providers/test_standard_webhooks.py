@@ -13,8 +13,8 @@ import pytest
 import standardwebhooks
 
 from tests.providers.signing import standard_webhook_signature
+from thinbase.errors import WebhookSignatureError
 from thinbase.functions.payments.providers import standard_webhooks as sw
-from thinbase.functions.payments.providers.errors import WebhookSignatureError
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"

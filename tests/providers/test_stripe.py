@@ -16,7 +16,7 @@ import stripe as stripe_sdk
 from tests.providers.fakes import StripeFake
 from tests.providers.signing import stripe_header
 from tests.providers.support import EXPONENTS, checkout_request
-from thinbase.functions.payments.providers.errors import (
+from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
     WebhookPayloadError,

@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from thinbase import tokens
-from thinbase.errors import ConfigurationError
+from thinbase.errors import ConfigurationError, StackError
 from thinbase.local.paths import (
     LOCAL_DIR,
     PG_BIN,
@@ -44,9 +44,6 @@ PREFERRED_PORT = 54322
 SUPERUSER = "supabase_admin"
 MIGRATION_ROLE = "postgres"
 
-
-class StackError(Exception):
-    """The local stack could not do what was asked. The message says why and what to run."""
 
 
 @dataclass

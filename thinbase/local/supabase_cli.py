@@ -7,11 +7,8 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 
+from thinbase.errors import SupabaseCliMissing
 from thinbase.local.paths import ROOT, SUPABASE_CLI
-
-
-class SupabaseCliMissing(Exception):
-    """node_modules/.bin/supabase is not there."""
 
 
 def run_supabase(

@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import jwt
 
+from thinbase import upstream
+from thinbase.errors import JwksError, TokenError
 from thinbase.settings import Settings
-from thinbase.tokens import TokenError, is_user_id
+from thinbase.tokens import is_user_id
 
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
 JWKS_LIFETIME_SECONDS = 600.0
@@ -55,10 +57,11 @@ class JwksCache:
 
     def _refresh(self) -> None:
         try:
-            response = self._http.get(self._url, timeout=5.0)
-            response.raise_for_status()
-            jwks = jwt.PyJWKSet.from_dict(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            response = upstream.send(
+                self._http, "GET", self._url, service="jwks", errors=JwksError, timeout=5.0
+            )
+            jwks = jwt.PyJWKSet.from_dict(upstream.json_object(response, service="jwks", errors=JwksError))
+        except (JwksError, jwt.PyJWKSetError) as exc:
             if self._keys:
                 return  # keep serving the keys we have; the next request tries again after the cooldown
             raise TokenError(f"could not load the project's JWKS: {type(exc).__name__}") from exc

@@ -1,6 +1,9 @@
-"""One JSON error shape for every endpoint: {"error": {"code", "message"}}.
+"""One JSON error shape for every endpoint: {"error": {"code", "message"}}, from one handler.
 
-Codes are stable snake_case strings clients may branch on; messages are for humans.
+Every error of ours (thinbase.errors) says what to answer (`ThinbaseError.answer()`): endpoints raise and
+never build error responses themselves. Starlette's own HTTP errors (404, 405) get the same shape; anything
+else is a 500 whose details stay in the log. Codes are stable snake_case strings clients may branch on;
+messages are for humans.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from thinbase.errors import ThinbaseError
 
 log = logging.getLogger("thinbase.edge")
 
@@ -35,6 +40,16 @@ def error_response(
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=dict(headers or {})
     )
+
+
+async def thinbase_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ThinbaseError)
+    answer = exc.answer()
+    if answer.status >= 500:
+        log.warning(
+            "%s %s answered %s %s: %s", request.method, request.url.path, answer.status, answer.code, exc
+        )
+    return error_response(answer.status, answer.code, answer.message, answer.headers)
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> Response:

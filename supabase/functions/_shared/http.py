@@ -1,4 +1,4 @@
-"""Request helpers shared by the edge functions: bounded bodies, JSON objects, typed HTTP errors."""
+"""Request helpers shared by the edge functions: bounded bodies and JSON objects."""
 
 from __future__ import annotations
 
@@ -7,22 +7,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from thinbase.errors import HttpError
 from thinbase.functions._shared import untrusted_json
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: more than any provider event or form we accept
-
-
-class HttpError(Exception):
-    """Raised by handlers; the app turns it into {"error": {"code", "message"}} with this status."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:

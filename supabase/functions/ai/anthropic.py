@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from thinbase.errors import AiProviderBadResponse
+
 from .base import (
     DEFAULT_TIMEOUT,
     ChatProvider,
@@ -24,7 +26,6 @@ from .base import (
     stream_error,
     token_count,
 )
-from .errors import AiProviderBadResponse
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"

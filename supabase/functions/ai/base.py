@@ -1,7 +1,8 @@
-"""What every AI provider client shares: the request and answer types, the stream interface, one way to send
-a request (sync httpx, a per-call timeout), provider errors mapped onto `errors.py`, and an SSE reader.
+"""What every AI provider client shares: the request and answer types, the stream interface, sending a
+request (through thinbase.upstream, the one outbound-HTTP helper), and an SSE reader.
 
-Error mapping (provider answer -> our error -> what the edge answers):
+Error mapping (provider answer -> upstream's kind -> our error, chosen by AiProviderError.from_failure in
+thinbase/errors.py -> what the edge answers):
 
 | provider answer                                        | error                     | edge            |
 |--------------------------------------------------------|---------------------------|-----------------|
@@ -20,10 +21,7 @@ Retry-After is passed on when the provider sends `retry-after` (seconds or an HT
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,17 +29,14 @@ from typing import Any, Literal
 
 import httpx
 
-from .errors import (
-    AiProviderAuthFailed,
+from thinbase import upstream
+from thinbase.errors import (
     AiProviderBadResponse,
     AiProviderBusy,
     AiProviderError,
     AiProviderInterrupted,
-    AiProviderQuotaExhausted,
-    AiProviderRejected,
     AiProviderTimeout,
     AiProviderUnavailable,
-    AiProviderUnreachable,
 )
 
 Role = Literal["system", "user", "assistant"]
@@ -50,8 +45,6 @@ Role = Literal["system", "user", "assistant"]
 # over three minutes before its first byte, and a reasoning model may think that long before a stream's first
 # token. Stays below the reservation hold (ai_hold_seconds, default 600). Connecting should be quick.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
-MAX_RETRY_AFTER_SECONDS = 3600
-_DETAIL_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -178,43 +171,34 @@ def send(
     body: Mapping[str, Any],
     timeout: httpx.Timeout,
     stream: bool = False,
+    service: str = "ai",
 ) -> httpx.Response:
-    """POST a JSON body; a non-2xx answer raises the right AiProviderError (its body read and closed).
+    """POST a JSON body through thinbase.upstream; a non-2xx answer raises the right AiProviderError (its
+    body read and closed).
 
     With `stream=True` the successful response is returned unread: the caller must close it."""
-    request = http.build_request(
-        "POST", url, headers=dict(headers), content=json.dumps(body).encode(), timeout=timeout
+    response = upstream.send(
+        http,
+        "POST",
+        url,
+        service=service,
+        errors=AiProviderError,
+        timeout=timeout,
+        headers=headers,
+        content=json.dumps(body).encode(),
+        stream=stream,
     )
-    try:
-        response = http.send(request, stream=stream)
-    except httpx.TimeoutException:
-        raise AiProviderTimeout("The AI provider did not answer in time; try again.") from None
-    except httpx.TransportError as exc:
-        raise AiProviderUnreachable(
-            f"The AI provider could not be reached ({type(exc).__name__}); try again."
-        ) from None
-    if response.is_success:
-        if not stream or response.headers.get("content-type", "").startswith("text/event-stream"):
-            return response
+    upstream.check(response, service=service, errors=AiProviderError, describe=_describe)
+    if stream and not response.headers.get("content-type", "").startswith("text/event-stream"):
         response.close()
         raise AiProviderBadResponse(
             "The AI provider did not answer with an event stream.", provider_status=response.status_code
         )
-    raw = b""
-    try:
-        raw = response.read()
-    except httpx.HTTPError:
-        pass  # the status alone decides the error
-    finally:
-        response.close()
-    raise error_for(response.status_code, response.headers, raw)
+    return response
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
+    body = upstream.parse(response)
     if not isinstance(body, dict):
         raise AiProviderBadResponse(
             "The AI provider sent an answer we could not read.", provider_status=response.status_code
@@ -222,86 +206,22 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
-
-
-def _describe(raw: bytes) -> tuple[set[str], str | None]:
+def _describe(body: Any) -> tuple[tuple[str, ...], str | None]:
     """(labels, message) from a provider error body: error type/code/status and Gemini's detail reasons.
 
     Shapes: OpenAI {"error": {message, type, code}}, Anthropic {"type": "error", "error": {type, message}},
     Gemini {"error": {code, message, status, details: [{reason}]}} (sometimes wrapped in a list)."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return set(), None
     if isinstance(body, list) and body:
         body = body[0]
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return set(), None
-    labels = {str(error[key]) for key in ("type", "code", "status") if isinstance(error.get(key), str)}
+        return (), None
+    labels = [str(error[key]) for key in ("type", "code", "status") if isinstance(error.get(key), str)]
     for item in error.get("details") or []:
         if isinstance(item, dict) and isinstance(item.get("reason"), str):
-            labels.add(item["reason"])
+            labels.append(item["reason"])
     message = error.get("message")
-    return labels, (shorten(message) if isinstance(message, str) else None)
-
-
-def retry_after(headers: httpx.Headers) -> int | None:
-    """Seconds to wait from `retry-after-ms`, or `retry-after` (seconds or an HTTP date); None if absent."""
-    seconds: float | None = None
-    raw_ms = headers.get("retry-after-ms")
-    raw = headers.get("retry-after")
-    try:
-        if raw_ms is not None:
-            seconds = float(raw_ms) / 1000
-        elif raw is not None:
-            try:
-                seconds = float(raw)
-            except ValueError:
-                when = email.utils.parsedate_to_datetime(raw)
-                seconds = when.timestamp() - time.time()
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if seconds is None or math.isnan(seconds):
-        return None
-    return min(max(math.ceil(seconds), 1), MAX_RETRY_AFTER_SECONDS)
-
-
-def error_for(status: int, headers: httpx.Headers, raw: bytes) -> AiProviderError:
-    labels, message = _describe(raw)
-    if status in (401, 403) or (status == 400 and "API_KEY_INVALID" in labels):
-        # The provider's message may echo (part of) the key: keep it out of the detail as well.
-        return AiProviderAuthFailed(
-            f"The AI provider refused our credentials (HTTP {status}).", provider_status=status
-        )
-    if status == 429:
-        if labels & {"insufficient_quota", "credit_balance_exhausted", "project_spend_limit_exceeded"}:
-            return AiProviderQuotaExhausted(
-                "The AI provider account is out of quota.", provider_status=status, detail=message
-            )
-        return AiProviderBusy(
-            "The AI provider is rate-limiting us; try again shortly.",
-            provider_status=status,
-            retry_after=retry_after(headers),
-            detail=message,
-        )
-    if status == 408 or status >= 500:
-        return AiProviderUnavailable(
-            f"The AI provider is unavailable (HTTP {status}); try again shortly.",
-            provider_status=status,
-            retry_after=retry_after(headers),
-            detail=message,
-        )
-    if 400 <= status < 500:
-        return AiProviderRejected(
-            f"The AI provider refused the request (HTTP {status}).", provider_status=status, detail=message
-        )
-    return AiProviderBadResponse(
-        f"The AI provider answered with an unexpected HTTP {status}.", provider_status=status
-    )
+    return tuple(labels), (message if isinstance(message, str) else None)
 
 
 def stream_error(payload: Mapping[str, Any]) -> AiProviderError:
@@ -312,7 +232,7 @@ def stream_error(payload: Mapping[str, Any]) -> AiProviderError:
     if isinstance(error, dict):
         kind = " ".join(str(error.get(key) or "") for key in ("type", "code"))
         message = error.get("message") if isinstance(error.get("message"), str) else None
-    detail = shorten(message) if message else None
+    detail = upstream.shorten(message) if message else None
     if "rate_limit" in kind:
         return AiProviderBusy("The AI provider is rate-limiting us; try again shortly.", detail=detail)
     return AiProviderUnavailable(

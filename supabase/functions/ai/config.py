@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from thinbase.errors import AiNotConfigured
 from thinbase.settings import Settings
 
 from .anthropic import ANTHROPIC_BASE_URL, AnthropicMessages
 from .base import ChatProvider
-from .errors import AiNotConfigured
 from .openai_compat import GEMINI_OPENAI_BASE_URL, OPENAI_BASE_URL, OpenAICompatible
 
 _ALIASES = {

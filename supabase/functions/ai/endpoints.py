@@ -32,21 +32,16 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from thinbase.db import Caller, Database
+from thinbase.errors import AiProviderError, HttpError
 from thinbase.functions._shared.context import require_user
-from thinbase.functions._shared.http import HttpError, read_json_object
+from thinbase.functions._shared.http import read_json_object
 
 from .base import ChatProvider, ChatRequest, ChatStream, Completion, Usage
 from .config import AiConfig, ai_config, build_provider
-from .errors import AiError, AiProviderError
 from .metering import Meter, Outcome, reserve, stream_usage, tokens_for_chars
 from .validation import MAX_BODY_BYTES, Prompt, parse_chat, parse_generate
 
 log = logging.getLogger("thinbase.ai")
-
-
-def _http_error(exc: AiError) -> HttpError:
-    headers = exc.headers if isinstance(exc, AiProviderError) else {}
-    return HttpError(exc.status, exc.code, exc.message, headers)
 
 
 def _log_provider_error(exc: AiProviderError, provider: str, meter: Meter) -> None:
@@ -63,10 +58,7 @@ def _log_provider_error(exc: AiProviderError, provider: str, meter: Meter) -> No
 
 
 def _configuration(request: Request) -> AiConfig:
-    try:
-        return ai_config(request.app.state.settings)
-    except AiError as exc:
-        raise _http_error(exc) from exc
+    return ai_config(request.app.state.settings)  # AiNotConfigured: 503, answered by the app's handler
 
 
 class AdmittedCall:
@@ -101,7 +93,7 @@ async def _complete(call: AdmittedCall) -> JSONResponse:
         completion = await run_in_threadpool(call.provider.complete, call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
-        raise _http_error(exc) from exc
+        raise
     finally:
         # Failed or cancelled calls report no usage: charge nothing. A success without usage: estimate.
         usage = Usage(0, 0)
@@ -144,7 +136,7 @@ class StreamSession:
                 except AiProviderError as exc:
                     self.outcome = "failed"
                     _log_provider_error(exc, self.call.provider.name, self.call.meter)
-                    yield _sse({"error": {"code": exc.code, "message": exc.message}})
+                    yield _sse({"error": {"code": exc.code, "message": exc.public_message}})
                     return
                 if delta is None:
                     break
@@ -206,7 +198,7 @@ async def _stream(call: AdmittedCall) -> Response:
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
         await call.meter.commit_async(Usage(0, 0))
-        raise _http_error(exc) from exc
+        raise
     except BaseException:
         await call.meter.commit_async(Usage(0, 0))
         raise

@@ -31,9 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from thinbase.db import Caller, Database
-from thinbase.errors import ThinbaseError
+from thinbase.errors import HttpError, ThinbaseError
 from thinbase.functions._shared.context import call_rpc
-from thinbase.functions._shared.http import HttpError
 
 from .base import ChatStream, Usage
 

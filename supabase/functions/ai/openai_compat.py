@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from thinbase.errors import AiProviderBadResponse
+
 from .base import (
     DEFAULT_TIMEOUT,
     ChatProvider,
@@ -25,7 +27,6 @@ from .base import (
     stream_error,
     token_count,
 )
-from .errors import AiProviderBadResponse
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from thinbase.functions._shared.http import HttpError
+from thinbase.errors import HttpError
 
 from .base import ChatMessage, Role
 from .metering import estimate_tokens

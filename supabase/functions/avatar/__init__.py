@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from thinbase.errors import HttpError
 from thinbase.functions._shared.context import require_user
-from thinbase.functions._shared.http import HttpError, read_body, read_json_object
+from thinbase.functions._shared.http import read_body, read_json_object
 from thinbase.functions.avatar.storage import (
     ALLOWED_TYPES,
     BUCKET,

@@ -21,8 +21,9 @@ import httpx
 import jwt
 import psycopg
 
+from thinbase import upstream
 from thinbase.db import Caller
-from thinbase.functions._shared.http import HttpError
+from thinbase.errors import HttpError, StorageError
 
 BUCKET = "avatars"
 MAX_BYTES = 2 * 1024 * 1024
@@ -55,33 +56,36 @@ class SupabaseStorage:
         self._anon_key = anon_key
         self._http = http
 
-    def _post(self, caller: Caller, path: str, **kwargs: Any) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {caller.token}",
-            "apikey": self._anon_key,
-            **kwargs.pop("headers", {}),
-        }
-        try:
-            response = self._http.post(f"{self._base}{path}", headers=headers, timeout=10.0, **kwargs)
-        except httpx.HTTPError as exc:
-            raise HttpError(502, "storage_unavailable", "Storage could not be reached.") from exc
-        if response.status_code in (400, 403, 404):
+    def _post(
+        self, caller: Caller, path: str, *, headers: dict[str, str] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        sent = {"Authorization": f"Bearer {caller.token}", "apikey": self._anon_key, **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+        response = upstream.send(
+            self._http,
+            "POST",
+            f"{self._base}{path}",
+            service="storage",
+            errors=StorageError,
+            timeout=10.0,
+            headers=sent,
+            content=json.dumps(body).encode() if body is not None else None,
+        )
+        if response.status_code in (400, 403, 404):  # the Storage API's answer when RLS refuses the path
             raise HttpError(
                 404 if response.status_code == 404 else 403,
                 "avatar_not_allowed",
                 "Storage refused this avatar.",
             )
-        if response.status_code >= 400:
-            raise HttpError(502, "storage_error", f"Storage answered {response.status_code}.")
-        body: dict[str, Any] = response.json()
-        return body
+        return upstream.json_object(response, service="storage", errors=StorageError)
 
     def sign_upload(self, caller: Caller, path: str) -> SignedUrl:
         body = self._post(caller, f"/object/upload/sign/{BUCKET}/{path}", headers={"x-upsert": "true"})
         return SignedUrl(f"{self._base}{body['url']}", body.get("token"), 7200)
 
     def sign_download(self, caller: Caller, path: str) -> SignedUrl:
-        body = self._post(caller, f"/object/sign/{BUCKET}/{path}", json={"expiresIn": DOWNLOAD_SECONDS})
+        body = self._post(caller, f"/object/sign/{BUCKET}/{path}", body={"expiresIn": DOWNLOAD_SECONDS})
         return SignedUrl(f"{self._base}{body['signedURL']}", None, DOWNLOAD_SECONDS)
 
 

@@ -19,10 +19,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from thinbase.db import Caller
+from thinbase.errors import HttpError, ProviderError, RpcError
 from thinbase.functions._shared.context import call_rpc, require_user
-from thinbase.functions._shared.http import HttpError, optional_string, read_json_object
+from thinbase.functions._shared.http import optional_string, read_json_object
 from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
-from thinbase.functions.payments.providers.errors import ProviderError, ProviderTimeout
 
 log = logging.getLogger("thinbase.checkout")
 KNOWN_PROVIDERS = ("midtrans", "doku", "stripe", "lemonsqueezy", "razorpay")
@@ -146,21 +146,14 @@ async def checkout(request: Request) -> JSONResponse:
                     {"payment_id": payment["id"], "reason": exc.code},
                     caller=Caller.service(),
                 )
-            except HttpError as refused:
+            except RpcError as refused:
                 if refused.status != 409:  # 409: a concurrent request abandoned it first
                     raise
             payment = await _open_payment(request, user, plan, provider, currency)
             result = await _provider_checkout(request, provider, user, payment, return_url, cancel_url)
-    except ProviderTimeout as exc:
-        log.warning("provider timeout", extra=_context(payment))
-        raise HttpError(
-            502, "provider_timeout", f"{provider.name} did not answer in time; try again."
-        ) from exc
-    except ProviderError as exc:
+    except ProviderError as exc:  # answered 502 provider_timeout / provider_error (thinbase.errors)
         log.warning("provider error %s", exc.code, extra=_context(payment))
-        raise HttpError(
-            502, "provider_error", f"{provider.name} refused the checkout ({exc.code}); try again."
-        ) from exc
+        raise
 
     attached: dict[str, Any] = await call_rpc(
         request,

@@ -18,10 +18,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from thinbase.db import Caller
+from thinbase.errors import EmailError, HttpError
 from thinbase.functions._shared.client_ip import client_ip
 from thinbase.functions._shared.context import call_rpc
-from thinbase.functions._shared.http import HttpError, read_json_object
-from thinbase.functions.contact.email import EmailError, send_contact_email
+from thinbase.functions._shared.http import read_json_object
+from thinbase.functions.contact.email import send_contact_email
 
 log = logging.getLogger("thinbase.contact")
 EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")

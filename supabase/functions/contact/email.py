@@ -8,6 +8,7 @@ Used by POST /contact and by `thinbase contact resend`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import httpx
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from thinbase.errors import ThinbaseError
+from thinbase import upstream
+from thinbase.errors import EmailError, EmailNotConfigured
 from thinbase.settings import Settings
 
 RESEND_API = "https://api.resend.com"
@@ -29,20 +31,6 @@ _templates = Environment(
 )
 
 
-class EmailError(ThinbaseError):
-    """The email could not be sent. `code` is stable; `retryable` says whether trying later may help."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
-class EmailNotConfigured(EmailError):
-    def __init__(self) -> None:
-        super().__init__("email_not_configured", "Set RESEND_API_KEY and EMAIL_FROM.", retryable=False)
-
-
 def render(submission: Mapping[str, Any]) -> tuple[str, str]:
     """(html, text) for a submission row."""
     context = {key: submission[key] for key in ("id", "name", "email", "message", "created_at")}
@@ -50,6 +38,14 @@ def render(submission: Mapping[str, Any]) -> tuple[str, str]:
     html = _templates.get_template("contact.html.j2").render(**context)
     text = _templates.get_template("contact.txt.j2").render(**context)
     return html, text
+
+
+def _describe(body: object) -> tuple[tuple[str, ...], str | None]:
+    """Resend's error body: {"statusCode", "name", "message"}; `name` is its error type."""
+    if not isinstance(body, dict):
+        return (), None
+    name, message = body.get("name"), body.get("message")
+    return ((name,) if isinstance(name, str) else ()), (message if isinstance(message, str) else None)
 
 
 def send_contact_email(settings: Settings, http: httpx.Client, submission: Mapping[str, Any]) -> str:
@@ -63,37 +59,27 @@ def send_contact_email(settings: Settings, http: httpx.Client, submission: Mappi
     base = (settings.get("RESEND_BASE_URL") or RESEND_API).rstrip("/")
     # Single-line subject: the name was validated to have no control characters, and is cut short here.
     subject = f"Contact form: {str(submission['name'])[:80]}"
-    try:
-        response = http.post(
-            f"{base}/emails",
-            headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"contact-{submission['id']}"},
-            json={
+    response = upstream.send(
+        http,
+        "POST",
+        f"{base}/emails",
+        service="resend",
+        errors=EmailError,
+        timeout=TIMEOUT_SECONDS,
+        headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"contact-{submission['id']}"},
+        content=json.dumps(
+            {
                 "from": sender,
                 "to": [recipient],
                 "reply_to": str(submission["email"]),
                 "subject": subject,
                 "html": html,
                 "text": text,
-            },
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.TimeoutException as exc:
-        raise EmailError("email_timeout", "Resend did not answer in time.", retryable=True) from exc
-    except httpx.TransportError as exc:
-        raise EmailError("email_unreachable", "Resend could not be reached.", retryable=True) from exc
-    if response.status_code >= 400:
-        try:
-            name = str(response.json().get("name") or "error")
-        except ValueError:
-            name = "error"
-        retryable = response.status_code >= 500 or (response.status_code == 429 and "quota" not in name)
-        raise EmailError(
-            f"email_rejected_{response.status_code}",
-            f"Resend answered {response.status_code} ({name}).",
-            retryable=retryable,
-        )
-    try:
-        message_id = str(response.json()["id"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EmailError("email_bad_response", "Resend's answer had no message id.", retryable=True) from exc
+            }
+        ).encode(),
+    )
+    answer = upstream.json_object(response, service="resend", errors=EmailError, describe=_describe)
+    if not isinstance(answer.get("id"), str | int):
+        raise EmailError("email_bad_response", "Resend's answer had no message id.", retryable=True)
+    message_id = str(answer["id"])
     return message_id

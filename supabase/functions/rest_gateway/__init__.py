@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from thinbase import tokens
 from thinbase.db import Caller
-from thinbase.errors import DatabaseUnavailable, RpcError
+from thinbase.errors import DatabaseUnavailable, RpcError, TokenError
 from thinbase.settings import Settings
 
 EXPOSED_SCHEMAS = ("public",)
@@ -67,7 +67,7 @@ def _caller(request: Request, settings: Settings) -> Caller:
     token = credential.strip() if authorization else apikey
     try:
         claims = tokens.verify_hs256(token, settings.jwt_secret)
-    except tokens.TokenError as exc:
+    except TokenError as exc:
         code = "PGRST303" if "expired" in str(exc) else "PGRST301"
         raise RpcError(401, code, str(exc)) from exc
     try:

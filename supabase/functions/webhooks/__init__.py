@@ -21,15 +21,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from thinbase.db import Caller
+from thinbase.errors import HttpError, ProviderError, ProviderUnconfirmed, WebhookError
 from thinbase.functions._shared.context import call_rpc
-from thinbase.functions._shared.http import HttpError, read_body
+from thinbase.functions._shared.http import read_body
 from thinbase.functions.payments.providers._payload import check_event
 from thinbase.functions.payments.providers.base import PaymentEvent, Provider
-from thinbase.functions.payments.providers.errors import (
-    ProviderError,
-    WebhookPayloadError,
-    WebhookSignatureError,
-)
 
 log = logging.getLogger("thinbase.webhooks")
 
@@ -74,9 +70,7 @@ async def _confirmed(
         )
     except ProviderError as exc:
         log.warning("status check failed: %s", exc, extra={"provider": provider.name})
-        raise HttpError(
-            503, "provider_unavailable", "The provider's status API could not confirm the event; retry."
-        ) from exc
+        raise ProviderUnconfirmed(str(exc), kind=exc.kind, service=provider.name) from exc
     return answer if answer is not None and answer.status is not None else None
 
 
@@ -86,21 +80,16 @@ async def webhook(request: Request) -> JSONResponse:
     if provider is None:
         raise HttpError(404, "unknown_provider", "No such payment provider is configured here.")
     body = await read_body(request)
+    # Refusals are answered 401 invalid_signature / 400 invalid_payload (thinbase.errors); their reason is
+    # logged here. Schemes that sign fields (Midtrans) must parse before verifying, so either can come first.
     try:
         provider.verify_webhook(request.headers, body)
-    except WebhookSignatureError as exc:
-        log.warning("webhook signature rejected: %s", exc, extra={"provider": provider.name})
-        raise HttpError(401, "invalid_signature", "The webhook signature did not verify.") from exc
-    except WebhookPayloadError as exc:  # schemes that sign fields (Midtrans) must parse before verifying
-        log.warning("webhook payload rejected: %s", exc, extra={"provider": provider.name})
-        raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc
-    try:
         exponents = await run_in_threadpool(request.app.state.catalog.exponents)
         event = provider.parse_webhook(request.headers, body, exponents=exponents)
         check_event(event)  # a key, type or order id the ledger cannot hold is the sender's fault: 400
-    except WebhookPayloadError as exc:
-        log.warning("webhook payload rejected: %s", exc, extra={"provider": provider.name})
-        raise HttpError(400, "invalid_payload", "The webhook body is not a valid event.") from exc
+    except WebhookError as exc:
+        log.warning("webhook refused: %s", exc, extra={"provider": provider.name})
+        raise
 
     request.state.log_extra = {"provider": provider.name, "event_key": event.event_key}
     if event.status is None or not event.bound:

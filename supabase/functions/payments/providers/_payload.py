@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from thinbase.errors import WebhookPayloadError
 from thinbase.functions._shared import untrusted_json
 
 from .base import PaymentEvent
-from .errors import WebhookPayloadError
 
 # The ledger's limits (webhook_events_key_length, webhook_events_type_length): longer keys or types fail its
 # check constraints, and an order id this long is none of ours and too big for the order_id index.

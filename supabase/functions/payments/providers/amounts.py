@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from .errors import ProviderError
+from thinbase.errors import ProviderError
 
 # amount_minor is a bigint: an amount beyond it is none any payment can have, and the database refuses it.
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1

@@ -47,11 +47,12 @@ from urllib.parse import quote
 
 import httpx
 
+from thinbase.errors import ProviderError, WebhookSignatureError
+
 from . import _http
 from ._payload import dig, from_iso, header, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .errors import ProviderError, WebhookSignatureError
 
 SANDBOX = "https://api-sandbox.doku.com"
 PRODUCTION = "https://api.doku.com"

@@ -47,11 +47,12 @@ from urllib.parse import quote
 
 import httpx
 
+from thinbase.errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+
 from . import _http
 from ._payload import dig, from_iso, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .errors import ProviderError, WebhookPayloadError, WebhookSignatureError
 
 API_BASE = "https://api.lemonsqueezy.com"
 JSON_API = "application/vnd.api+json"

@@ -50,11 +50,12 @@ from urllib.parse import quote
 
 import httpx
 
+from thinbase.errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+
 from . import _http
 from ._payload import dig, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .errors import ProviderError, WebhookPayloadError, WebhookSignatureError
 
 SNAP_SANDBOX = "https://app.sandbox.midtrans.com/snap/v1"
 SNAP_PRODUCTION = "https://app.midtrans.com/snap/v1"

@@ -20,8 +20,9 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from thinbase.errors import WebhookSignatureError
+
 from ._payload import header, unix_seconds
-from .errors import WebhookSignatureError
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the documented prefix of every secret, not a secret

@@ -46,11 +46,12 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from thinbase.errors import WebhookPayloadError, WebhookSignatureError
+
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .errors import WebhookPayloadError, WebhookSignatureError
 
 API_BASE = "https://api.stripe.com"
 TOLERANCE_SECONDS = 300
