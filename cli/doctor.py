@@ -17,19 +17,12 @@ from thinbase.cli.output import ExitCode, cell, emit_json, safe, stdout
 from thinbase.cli.target import Target
 from thinbase.db import Caller
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
+from thinbase.functions.payments.providers.registry import PROVIDERS
 from thinbase.local import migrations
 from thinbase.settings import Settings, load_settings
 
 Status = Literal["pass", "warn", "fail"]
 
-# What each provider needs (the registry builds a provider only when all of these are set).
-PROVIDER_SETTINGS = {
-    "midtrans": ("MIDTRANS_SERVER_KEY",),
-    "doku": ("DOKU_CLIENT_ID", "DOKU_SECRET_KEY"),
-    "stripe": ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
-    "lemonsqueezy": ("LEMONSQUEEZY_API_KEY", "LEMONSQUEEZY_STORE_ID", "LEMONSQUEEZY_WEBHOOK_SECRET"),
-    "razorpay": ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"),
-}
 AI_PROVIDERS = ("openai", "anthropic")
 
 
@@ -77,8 +70,8 @@ def configuration_checks(target: Target) -> list[Check]:
         )
 
     configured = []
-    for provider, names in PROVIDER_SETTINGS.items():
-        present, missing = _partial(s, names)
+    for provider, descriptor in PROVIDERS.items():  # the registry builds one only when all are set
+        present, missing = _partial(s, descriptor.required_settings)
         if present and missing:
             checks.append(
                 Check(
@@ -90,15 +83,11 @@ def configuration_checks(target: Target) -> list[Check]:
             )
         elif present:
             configured.append(provider)
-            detail = "configured"
-            status: Status = "pass"
-            hint = None
-            if provider == "lemonsqueezy" and not any(
-                k.startswith("LEMONSQUEEZY_VARIANT_") and v for k, v in s.env.items()
-            ):
-                status, detail = "warn", "no variant: checkouts fail"
-                hint = "set LEMONSQUEEZY_VARIANT_ID or LEMONSQUEEZY_VARIANT_<PLAN>"
-            checks.append(Check(f"payments: {provider}", status, detail, hint))
+            warning = descriptor.warning(s)
+            if warning is None:
+                checks.append(Check(f"payments: {provider}", "pass", "configured"))
+            else:
+                checks.append(Check(f"payments: {provider}", "warn", *warning))
     default = s.get("PAYMENT_PROVIDER").strip().lower()
     if not configured:
         checks.append(Check("payments", "warn", "no payment provider configured", "checkout answers 503"))

@@ -23,24 +23,16 @@ from thinbase.cli.common import (
 )
 from thinbase.cli.output import ExitCode, emit_json, key_values, progress, progress_bar, render, table
 from thinbase.errors import RpcError
+from thinbase.functions.payments.providers.base import PAYMENT_STATUSES
+from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
 
 app = typer.Typer(help="Payments: list, show one with its webhook events and audit trail, reconcile.")
 
 
-class Status(enum.StrEnum):
-    pending = "pending"
-    paid = "paid"
-    failed = "failed"
-    expired = "expired"
-    refunded = "refunded"
-
-
-class ProviderName(enum.StrEnum):
-    midtrans = "midtrans"
-    doku = "doku"
-    stripe = "stripe"
-    lemonsqueezy = "lemonsqueezy"
-    razorpay = "razorpay"
+# Choices derived from the one place each is defined; mypy cannot see members built from a tuple, which is
+# fine: commands read only `.value`.
+Status = enum.StrEnum("Status", {status: status for status in PAYMENT_STATUSES})  # type: ignore[misc]
+ProviderName = enum.StrEnum("ProviderName", {name: name for name in PROVIDER_NAMES})  # type: ignore[misc]
 
 
 SinceOption = Annotated[

@@ -9,9 +9,10 @@ from tests.providers.fakes import LemonSqueezyFake, StripeFake
 from tests.providers.support import checkout_request
 from thinbase.functions.payments.providers.doku import DokuProvider
 from thinbase.functions.payments.providers.lemonsqueezy import LemonSqueezyProvider
+from thinbase.functions.payments.providers.lemonsqueezy import variants as lemonsqueezy_variants
 from thinbase.functions.payments.providers.midtrans import MidtransProvider
 from thinbase.functions.payments.providers.razorpay import RazorpayProvider
-from thinbase.functions.payments.providers.registry import build_providers, lemonsqueezy_variants
+from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.functions.payments.providers.stripe import StripeProvider
 from thinbase.settings import Settings
 
@@ -37,7 +38,7 @@ def test_nothing_configured(http: httpx.Client) -> None:
 
 def test_everything_configured(http: httpx.Client) -> None:
     providers = build_providers(Settings(env=ALL), http)
-    assert list(providers) == ["midtrans", "doku", "stripe", "lemonsqueezy", "razorpay"]
+    assert set(providers) == {"midtrans", "doku", "stripe", "lemonsqueezy", "razorpay"}
     assert isinstance(providers["midtrans"], MidtransProvider)
     assert isinstance(providers["doku"], DokuProvider)
     assert isinstance(providers["stripe"], StripeProvider)
@@ -100,3 +101,23 @@ def test_lemonsqueezy_variants_from_settings(http: httpx.Client) -> None:
         providers["lemonsqueezy"].create_checkout(checkout_request(plan_code="PRO_YEARLY"))
         variants = [r.json()["data"]["relationships"]["variant"]["data"]["id"] for r in fake.requests]
         assert variants == ["7", "1"]
+
+
+def test_every_provider_module_is_found_by_its_descriptor(http: httpx.Client) -> None:
+    """Adding a provider is adding a module with a DESCRIPTOR: nothing else lists the providers."""
+    import importlib
+    import pkgutil
+
+    from thinbase.functions.payments import providers as package
+    from thinbase.functions.payments.providers.registry import PROVIDERS
+
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+    with_descriptor = [
+        name
+        for name in modules
+        if hasattr(importlib.import_module(f"{package.__name__}.{name}"), "DESCRIPTOR")
+    ]
+    assert sorted(with_descriptor) == sorted(PROVIDERS)
+    built = build_providers(Settings(env=ALL), http)
+    for name, descriptor in PROVIDERS.items():
+        assert built[name].name == descriptor.name == name

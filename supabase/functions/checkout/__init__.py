@@ -23,9 +23,9 @@ from thinbase.errors import HttpError, ProviderError, RpcError
 from thinbase.functions._shared.context import call_rpc, require_user
 from thinbase.functions._shared.http import optional_string, read_json_object
 from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
+from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
 
 log = logging.getLogger("thinbase.checkout")
-KNOWN_PROVIDERS = ("midtrans", "doku", "stripe", "lemonsqueezy", "razorpay")
 
 
 def _provider(request: Request, asked: str | None) -> Provider:
@@ -33,7 +33,7 @@ def _provider(request: Request, asked: str | None) -> Provider:
     name = (asked or request.app.state.settings.get("PAYMENT_PROVIDER")).lower()
     if not name:
         raise HttpError(400, "provider_required", "Name a payment provider; no default is configured.")
-    if name not in KNOWN_PROVIDERS:
+    if name not in PROVIDER_NAMES:
         raise HttpError(400, "unknown_provider", f"Unknown payment provider {name!r}.")
     if name not in providers:
         raise HttpError(400, "provider_disabled", f"Payment provider {name} is not configured here.")

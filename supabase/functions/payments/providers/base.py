@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
+# A payment's status, and what an event may report about it (apply_payment_event's `status`).
 PaymentStatus = Literal["pending", "paid", "failed", "expired", "refunded"]
+PAYMENT_STATUSES: tuple[PaymentStatus, ...] = get_args(PaymentStatus)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class PaymentEvent:
 class Provider(Protocol):
     """What the edge handler and the CLI need from a payment provider."""
 
-    name: str  # "midtrans" | "doku" | "stripe" | "lemonsqueezy" | "razorpay"
+    name: str  # its descriptor's name (registry.PROVIDER_NAMES)
     # Statuses a notification cannot prove, because its signature does not cover the fields that decide
     # them (Midtrans signs order_id, status_code and gross_amount, not transaction_status). The webhook
     # route applies such an event only as the provider's status API confirms it (`fetch_status`).

@@ -43,16 +43,18 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from thinbase.errors import ProviderError, WebhookSignatureError
+from thinbase.settings import Settings
 
 from . import _http
 from ._payload import dig, from_iso, header, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
 
 SANDBOX = "https://api-sandbox.doku.com"
 PRODUCTION = "https://api.doku.com"
@@ -305,3 +307,73 @@ class DokuProvider:
             occurred_at=occurred,
             payload=data,
         )
+
+
+# -- the descriptor ---------------------------------------------------------------------------------------
+
+_SAMPLES = {
+    "paid": "SUCCESS",
+    "pending": "PENDING",
+    "failed": "FAILED",
+    "expired": "EXPIRED",
+    "refunded": "REFUNDED",
+}
+
+
+def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+    """A signed notification as DOKU sends it, signed for the path of `url` (its Request-Target)."""
+    client_id, secret_key = secrets(settings, "DOKU_CLIENT_ID", "DOKU_SECRET_KEY")
+    major = order.major
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps(
+        {
+            "order": {
+                "invoice_number": order.order_id,
+                "amount": int(major) if major == major.to_integral_value() else str(major),
+                "currency": order.currency,
+            },
+            "transaction": {
+                "status": _SAMPLES[status],
+                "date": now,
+                "original_request_id": str(uuid.uuid4()),
+            },
+            "service": {"id": "VIRTUAL_ACCOUNT"},
+            "channel": {"id": "VIRTUAL_ACCOUNT_SIMULATED"},
+        },
+        separators=(",", ":"),
+    ).encode()
+    request_id = f"sim-{uuid.uuid4()}"
+    headers = {
+        "Content-Type": "application/json",
+        "Client-Id": client_id,
+        "Request-Id": request_id,
+        "Request-Timestamp": now,
+        "Signature": signature(
+            client_id=client_id,
+            request_id=request_id,
+            timestamp=now,
+            target=urlsplit(url).path,
+            secret_key=secret_key,
+            body=body,
+        ),
+    }
+    return SampleWebhook("doku", headers, body)
+
+
+def _build(settings: Settings, http: httpx.Client) -> DokuProvider:
+    return DokuProvider(
+        settings.get("DOKU_CLIENT_ID").strip(),
+        settings.get("DOKU_SECRET_KEY").strip(),
+        settings.flag("DOKU_PRODUCTION"),
+        base_url(settings, "DOKU_BASE_URL"),
+        http,
+    )
+
+
+DESCRIPTOR = ProviderDescriptor(
+    name="doku",
+    label="DOKU Checkout",
+    required_settings=("DOKU_CLIENT_ID", "DOKU_SECRET_KEY"),
+    build=_build,
+    sample_webhook=sample_webhook,
+)

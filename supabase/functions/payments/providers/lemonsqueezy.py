@@ -40,19 +40,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from thinbase.errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+from thinbase.settings import Settings
 
 from . import _http
 from ._payload import dig, from_iso, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets, unsupported
 
 API_BASE = "https://api.lemonsqueezy.com"
 JSON_API = "application/vnd.api+json"
@@ -259,3 +262,88 @@ class LemonSqueezyProvider:
         if cents is None or currency not in exponents:
             return None
         return from_provider_units(cents, CENTS, exponents[currency])
+
+
+# -- the descriptor ---------------------------------------------------------------------------------------
+
+VARIANT_PREFIX = "LEMONSQUEEZY_VARIANT_"
+
+
+def variants(settings: Settings) -> dict[str, str]:
+    """Plan code -> variant id, from LEMONSQUEEZY_VARIANT_<PLAN_CODE> settings."""
+    return {
+        key.removeprefix(VARIANT_PREFIX): value.strip()
+        for key, value in settings.env.items()
+        if key.startswith(VARIANT_PREFIX) and key != "LEMONSQUEEZY_VARIANT_ID" and value.strip()
+    }
+
+
+def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+    """A signed order event as Lemon Squeezy sends it (it reports no expiry)."""
+    (secret,) = secrets(settings, "LEMONSQUEEZY_WEBHOOK_SECRET")
+    if status == "expired":
+        raise unsupported("lemonsqueezy", status)
+    cents = to_provider_units(
+        order.amount_minor, order.exponent, CENTS, provider="lemonsqueezy", currency=order.currency
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    refunded = status == "refunded"
+    event_name = "order_refunded" if refunded else "order_created"
+    attributes = {
+        "store_id": settings.get("LEMONSQUEEZY_STORE_ID") or "0",
+        "identifier": str(uuid.uuid4()),
+        "currency": order.currency,
+        "subtotal": cents,
+        "tax": 0,
+        "total": cents,
+        "status": status,
+        "refunded": refunded,
+        "refunded_amount": cents if refunded else 0,
+        "refunded_at": now if refunded else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    body = json.dumps(
+        {
+            "meta": {
+                "event_name": event_name,
+                "custom_data": {"order_id": order.order_id},
+                "test_mode": True,
+            },
+            "data": {"type": "orders", "id": str(uuid.uuid4().int % 10**9), "attributes": attributes},
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Event-Name": event_name,
+        "X-Signature": compute_signature(secret, body),
+    }
+    return SampleWebhook("lemonsqueezy", headers, body)
+
+
+def _build(settings: Settings, http: httpx.Client) -> LemonSqueezyProvider:
+    return LemonSqueezyProvider(
+        settings.get("LEMONSQUEEZY_API_KEY").strip(),
+        settings.get("LEMONSQUEEZY_STORE_ID").strip(),
+        settings.get("LEMONSQUEEZY_WEBHOOK_SECRET").strip(),
+        base_url(settings, "LEMONSQUEEZY_BASE_URL"),
+        http,
+        variant_ids=variants(settings),
+        default_variant_id=settings.get("LEMONSQUEEZY_VARIANT_ID").strip() or None,
+    )
+
+
+def _warning(settings: Settings) -> tuple[str, str] | None:
+    if settings.get("LEMONSQUEEZY_VARIANT_ID").strip() or variants(settings):
+        return None
+    return "no variant: checkouts fail", "set LEMONSQUEEZY_VARIANT_ID or LEMONSQUEEZY_VARIANT_<PLAN>"
+
+
+DESCRIPTOR = ProviderDescriptor(
+    name="lemonsqueezy",
+    label="Lemon Squeezy",
+    required_settings=("LEMONSQUEEZY_API_KEY", "LEMONSQUEEZY_STORE_ID", "LEMONSQUEEZY_WEBHOOK_SECRET"),
+    build=_build,
+    sample_webhook=sample_webhook,
+    warning=_warning,
+)

@@ -43,6 +43,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -51,11 +52,13 @@ from urllib.parse import quote
 import httpx
 
 from thinbase.errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+from thinbase.settings import Settings
 
 from . import _http
 from ._payload import dig, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
 
 SNAP_SANDBOX = "https://app.sandbox.midtrans.com/snap/v1"
 SNAP_PRODUCTION = "https://app.midtrans.com/snap/v1"
@@ -311,3 +314,60 @@ class MidtransProvider:
             occurred_at=occurred,
             payload=data,
         )
+
+
+# -- the descriptor ---------------------------------------------------------------------------------------
+
+# What a notification for each of our statuses carries: (transaction_status, status_code).
+_SAMPLES: dict[str, tuple[str, str]] = {
+    "paid": ("settlement", "200"),
+    "pending": ("pending", "201"),
+    "failed": ("deny", "202"),
+    "expired": ("expire", "202"),
+    "refunded": ("refund", "200"),
+}
+
+
+def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+    """A signed HTTP notification as Midtrans sends it. Its paid and refund are applied only as Midtrans'
+    status API confirms them (a sample cannot pay an order the status API does not know)."""
+    (server_key,) = secrets(settings, "MIDTRANS_SERVER_KEY")
+    transaction_status, status_code = _SAMPLES[status]
+    gross = f"{order.major:.2f}"
+    now = datetime.now(WIB).strftime("%Y-%m-%d %H:%M:%S")
+    data: dict[str, Any] = {
+        "transaction_time": now,
+        "transaction_status": transaction_status,
+        "transaction_id": f"sim-{uuid.uuid4()}",
+        "status_message": "thinbase simulated notification",
+        "status_code": status_code,
+        "payment_type": "bank_transfer",
+        "order_id": order.order_id,
+        "merchant_id": "SIMULATED",
+        "gross_amount": gross,
+        "currency": order.currency,
+        "fraud_status": "accept",
+    }
+    if status == "paid":
+        data["settlement_time"] = now
+    data["signature_key"] = signature_key(order.order_id, status_code, gross, server_key)
+    return SampleWebhook("midtrans", {"Content-Type": "application/json"}, json.dumps(data).encode())
+
+
+def _build(settings: Settings, http: httpx.Client) -> MidtransProvider:
+    return MidtransProvider(
+        settings.get("MIDTRANS_SERVER_KEY").strip(),
+        settings.get("MIDTRANS_CLIENT_KEY").strip(),
+        settings.flag("MIDTRANS_PRODUCTION"),
+        base_url(settings, "MIDTRANS_BASE_URL"),
+        http,
+    )
+
+
+DESCRIPTOR = ProviderDescriptor(
+    name="midtrans",
+    label="Midtrans Snap",
+    required_settings=("MIDTRANS_SERVER_KEY",),
+    build=_build,
+    sample_webhook=sample_webhook,
+)

@@ -36,18 +36,22 @@ import base64
 import hashlib
 import hmac
 import json
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from thinbase.errors import ProviderError, WebhookPayloadError, WebhookSignatureError
+from thinbase.errors import ProviderError, SimulationError, WebhookPayloadError, WebhookSignatureError
+from thinbase.settings import Settings
 
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets, unsupported
 
 API_BASE = "https://api.razorpay.com"
 RECEIPT_LIMIT = 40
@@ -278,3 +282,82 @@ def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, P
     if payments and all(payment.get("status") == "failed" for payment in payments):
         return payments[0], "failed"
     return None, None
+
+
+# -- the descriptor ---------------------------------------------------------------------------------------
+
+_SAMPLES = {"paid": "payment.captured", "failed": "payment.failed", "refunded": "refund.processed"}
+
+
+def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+    """A signed payment event as Razorpay sends it, about the Razorpay order the checkout created."""
+    (secret,) = secrets(settings, "RAZORPAY_WEBHOOK_SECRET")
+    event = _SAMPLES.get(status)
+    if event is None:
+        raise unsupported("razorpay", status)
+    if order.provider_reference is None:
+        # Razorpay's events name the Razorpay order our checkout created; without one nothing binds them.
+        raise SimulationError(f"{order.order_id} has no Razorpay order yet: start its checkout first")
+    units = to_razorpay_amount(order.amount_minor, order.currency, order.exponent)
+    now = int(time.time())
+    payment = {
+        "id": f"pay_sim{uuid.uuid4().hex[:11]}",
+        "entity": "payment",
+        "amount": units,
+        "currency": order.currency,
+        "status": {"paid": "captured", "failed": "failed"}.get(status, "refunded"),
+        "order_id": order.provider_reference,
+        "method": "upi",
+        "captured": status != "failed",
+        "amount_refunded": units if status == "refunded" else 0,
+        "notes": {"order_id": order.order_id},
+        "created_at": now,
+    }
+    payload: dict[str, Any] = {"payment": {"entity": payment}}
+    if status == "refunded":
+        payload["refund"] = {
+            "entity": {
+                "id": f"rfnd_sim{uuid.uuid4().hex[:10]}",
+                "entity": "refund",
+                "amount": units,
+                "currency": order.currency,
+                "payment_id": payment["id"],
+                "notes": {"order_id": order.order_id},
+                "status": "processed",
+            }
+        }
+    body = json.dumps(
+        {
+            "entity": "event",
+            "account_id": "acc_simulated",
+            "event": event,
+            "contains": list(payload),
+            "payload": payload,
+            "created_at": now,
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Razorpay-Signature": hmac_hex(secret, body),
+        "X-Razorpay-Event-Id": f"evt_sim{uuid.uuid4().hex[:11]}",
+    }
+    return SampleWebhook("razorpay", headers, body)
+
+
+def _build(settings: Settings, http: httpx.Client) -> RazorpayProvider:
+    return RazorpayProvider(
+        settings.get("RAZORPAY_KEY_ID").strip(),
+        settings.get("RAZORPAY_KEY_SECRET").strip(),
+        settings.get("RAZORPAY_WEBHOOK_SECRET").strip(),
+        base_url(settings, "RAZORPAY_BASE_URL"),
+        http,
+    )
+
+
+DESCRIPTOR = ProviderDescriptor(
+    name="razorpay",
+    label="Razorpay Orders",
+    required_settings=("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"),
+    build=_build,
+    sample_webhook=sample_webhook,
+)

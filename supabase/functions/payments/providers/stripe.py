@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,11 +49,13 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from thinbase.errors import WebhookPayloadError, WebhookSignatureError
+from thinbase.settings import Settings
 
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
 
 API_BASE = "https://api.stripe.com"
 TOLERANCE_SECONDS = 300
@@ -369,3 +373,75 @@ class StripeProvider:
             payload=event,
             provider_reference=reference,
         )
+
+
+# -- the descriptor ---------------------------------------------------------------------------------------
+
+
+def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+    """A signed event as Stripe sends it: a Checkout Session event (the order's own session when it has
+    one), or charge.refunded for a refund."""
+    (secret,) = secrets(settings, "STRIPE_WEBHOOK_SECRET")
+    units = to_stripe_amount(order.amount_minor, order.currency, order.exponent)
+    now = int(time.time())
+    obj: dict[str, Any] = {
+        "id": order.provider_reference or f"cs_sim_{uuid.uuid4().hex[:20]}",
+        "object": "checkout.session",
+        "client_reference_id": order.order_id,
+        "metadata": {"order_id": order.order_id},
+        "amount_total": units,
+        "currency": order.currency.lower(),
+        "status": "complete",
+        "payment_status": "unpaid",
+    }
+    if status == "paid":
+        event_type, obj["payment_status"] = "checkout.session.completed", "paid"
+    elif status == "pending":
+        event_type = "checkout.session.completed"
+    elif status == "failed":
+        event_type = "checkout.session.async_payment_failed"
+    elif status == "expired":
+        event_type, obj["status"] = "checkout.session.expired", "expired"
+    else:
+        event_type = "charge.refunded"
+        obj = {
+            "id": f"ch_sim_{uuid.uuid4().hex[:20]}",
+            "object": "charge",
+            "amount": units,
+            "amount_refunded": units,
+            "currency": order.currency.lower(),
+            "refunded": True,
+            "metadata": {"order_id": order.order_id},
+            "created": now,
+        }
+    body = json.dumps(
+        {
+            "id": f"evt_sim_{uuid.uuid4().hex[:20]}",
+            "object": "event",
+            "type": event_type,
+            "created": now,
+            "livemode": False,
+            "data": {"object": obj},
+        }
+    ).encode()
+    signature = compute_signature(secret, now, body)
+    headers = {"Content-Type": "application/json", "Stripe-Signature": f"t={now},v1={signature}"}
+    return SampleWebhook("stripe", headers, body)
+
+
+def _build(settings: Settings, http: httpx.Client) -> StripeProvider:
+    return StripeProvider(
+        settings.get("STRIPE_SECRET_KEY").strip(),
+        settings.get("STRIPE_WEBHOOK_SECRET").strip(),
+        base_url(settings, "STRIPE_BASE_URL"),
+        http,
+    )
+
+
+DESCRIPTOR = ProviderDescriptor(
+    name="stripe",
+    label="Stripe Checkout",
+    required_settings=("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
+    build=_build,
+    sample_webhook=sample_webhook,
+)
