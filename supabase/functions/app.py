@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 from thinbase.db import Database, open_database
 from thinbase.errors import ThinbaseError
-from thinbase.functions import ai, avatar, checkout, contact, health, rest_gateway, webhooks
+from thinbase.functions import ai, avatar, contact, health, rest_gateway
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.functions._shared.catalog import Catalog
 from thinbase.functions._shared.errors import (
@@ -24,7 +24,9 @@ from thinbase.functions._shared.errors import (
     unhandled_exception_handler,
 )
 from thinbase.functions._shared.logging import RequestLogMiddleware
+from thinbase.functions._shared.state import AppState
 from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, SupabaseStorage
+from thinbase.functions.payments import checkout, webhooks
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.local.paths import LOCAL_DIR
 from thinbase.settings import Settings, load_settings
@@ -69,18 +71,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # so allow more than anyio's default 40 before everything queues.
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         owned = database is None
-        app.state.database = database or open_database(settings)
-        app.state.catalog = Catalog(app.state.database)
+        db = database or open_database(settings)
         with httpx.Client(timeout=10.0) as http:
-            app.state.http = http
-            app.state.authenticator = Authenticator(settings, http)
-            app.state.providers = build_providers(settings, http)
-            app.state.avatar_storage = _avatar_storage(settings, http)
+            app.state.thinbase = AppState(
+                settings=settings,
+                database=db,
+                catalog=Catalog(db),
+                http=http,
+                authenticator=Authenticator(settings, http),
+                providers=build_providers(settings, http),
+                avatar_storage=_avatar_storage(settings, http),
+            )
             try:
                 yield
             finally:
                 if owned:
-                    app.state.database.close()
+                    db.close()
 
     app = Starlette(
         routes=routes,
@@ -102,5 +108,4 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Exception: unhandled_exception_handler,
         },
     )
-    app.state.settings = settings
     return app

@@ -11,9 +11,11 @@ import ipaddress
 
 from starlette.requests import Request
 
+from thinbase.functions._shared.state import app_state
+
 
 def client_ip(request: Request) -> str | None:
-    header = request.app.state.settings.trusted_proxy_header
+    header = app_state(request).settings.trusted_proxy_header
     raw = request.headers.get(header, "") if header else (request.client.host if request.client else "")
     candidate = raw.split(",")[-1].strip()
     try:

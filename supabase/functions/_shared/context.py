@@ -8,14 +8,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from thinbase.db import Caller, Database
+from thinbase.db import Caller
 from thinbase.errors import HttpError, RpcError, TokenError
 from thinbase.functions._shared.auth import Authenticator, bearer_token
+from thinbase.functions._shared.state import app_state
 
 
 def authenticator(request: Request) -> Authenticator:
-    auth: Authenticator = request.app.state.authenticator
-    return auth
+    return app_state(request).authenticator
 
 
 def require_user(request: Request) -> Caller:
@@ -47,7 +47,7 @@ async def call_rpc(
     in a call made as a user. User-facing RPCs check every argument they take (PT400) before they write,
     so the reference left dangling is the caller's own id, auth.uid(): an account deleted while its access
     token is still valid. Who is calling no longer exists, which is a 401."""
-    database: Database = request.app.state.database
+    database = app_state(request).database
     try:
         return await run_in_threadpool(
             database.rpc, fn, args, caller=caller, headers=forwarded_headers(request)

@@ -13,8 +13,9 @@ or, when the provider fails after the stream began:
     data: {"error": {"code": "ai_provider_unavailable", "message": "…"}}
 Provider errors before the first event are ordinary JSON errors (502/503), like the non-streaming answers.
 
-Provider calls use the app's one sync httpx.Client (`app.state.http`) in the threadpool; a stream reads the
-provider one event at a time in the threadpool and drops the provider connection when the client leaves.
+Provider calls use the app's one sync httpx.Client (`app_state(request).http`) in the threadpool; a stream
+reads the provider one event at a time in the threadpool and drops the provider connection when the client
+leaves.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from thinbase.db import Caller, Database
+from thinbase.db import Caller
 from thinbase.errors import AiProviderError, HttpError
 from thinbase.functions._shared.context import require_user
 from thinbase.functions._shared.http import read_json_object
+from thinbase.functions._shared.state import app_state
 
 from .base import ChatProvider, ChatRequest, ChatStream, Completion, Usage
 from .config import AiConfig, ai_config, build_provider
@@ -58,7 +60,7 @@ def _log_provider_error(exc: AiProviderError, provider: str, meter: Meter) -> No
 
 
 def _configuration(request: Request) -> AiConfig:
-    return ai_config(request.app.state.settings)  # AiNotConfigured: 503, answered by the app's handler
+    return ai_config(app_state(request).settings)  # AiNotConfigured: 503, answered by the app's handler
 
 
 class AdmittedCall:
@@ -77,13 +79,13 @@ async def _admit(request: Request, user: Caller, config: AiConfig, prompt: Promp
         raise HttpError(401, "unauthorized", "Sign in first (the token names no user).")
     reservation = await reserve(request, user_id, prompt.estimated_tokens)
     model = reservation.model or config.model
-    database: Database = request.app.state.database
+    database = app_state(request).database
     meter = Meter(database, reservation.id, config.provider, model or "unset")
     request.state.log_extra = {"reservation_id": reservation.id, "provider": config.provider}
     if not model:
         await meter.commit_async(Usage(0, 0))  # releases the hold; nothing was used
         raise HttpError(503, "ai_not_configured", "No AI model: set AI_MODEL or the plan's ai_model.")
-    provider = build_provider(config, request.app.state.http)
+    provider = build_provider(config, app_state(request).http)
     return AdmittedCall(provider, ChatRequest(model, prompt.messages, prompt.max_tokens), meter, prompt)
 
 

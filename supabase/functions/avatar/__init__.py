@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from thinbase.errors import HttpError
 from thinbase.functions._shared.context import require_user
 from thinbase.functions._shared.http import read_body, read_json_object
+from thinbase.functions._shared.state import app_state
 from thinbase.functions.avatar.storage import (
     ALLOWED_TYPES,
     BUCKET,
@@ -25,7 +26,7 @@ from thinbase.functions.avatar.storage import (
 
 
 def _storage(request: Request) -> AvatarStorage:
-    storage: AvatarStorage | None = request.app.state.avatar_storage
+    storage = app_state(request).avatar_storage
     if storage is None:
         raise HttpError(503, "storage_not_configured", "Set SUPABASE_URL and SUPABASE_ANON_KEY.")
     return storage
@@ -65,7 +66,7 @@ async def download_url(request: Request) -> JSONResponse:
 
 
 def _local(request: Request) -> LocalStorage:
-    storage = request.app.state.avatar_storage
+    storage = app_state(request).avatar_storage
     assert isinstance(storage, LocalStorage)
     return storage
 

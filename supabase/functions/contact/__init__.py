@@ -22,6 +22,7 @@ from thinbase.errors import EmailError, HttpError
 from thinbase.functions._shared.client_ip import client_ip
 from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import read_json_object
+from thinbase.functions._shared.state import app_state
 from thinbase.functions.contact.email import send_contact_email
 
 log = logging.getLogger("thinbase.contact")
@@ -58,7 +59,7 @@ async def contact(request: Request) -> JSONResponse:
     status = "sent"
     try:
         message_id = await run_in_threadpool(
-            send_contact_email, request.app.state.settings, request.app.state.http, submission
+            send_contact_email, app_state(request).settings, app_state(request).http, submission
         )
         await call_rpc(
             request,

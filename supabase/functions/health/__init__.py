@@ -11,12 +11,12 @@ from starlette.routing import Route
 
 from thinbase.db import Caller
 from thinbase.errors import DatabaseError
+from thinbase.functions._shared.state import app_state
 from thinbase.functions.avatar.storage import LocalStorage
-from thinbase.settings import Settings
 
 
 async def health(request: Request) -> JSONResponse:
-    database = request.app.state.database
+    database = app_state(request).database
     try:
         rows = await run_in_threadpool(database.rpc, "health", caller=Caller.service())
     except DatabaseError as exc:
@@ -40,12 +40,12 @@ async def health(request: Request) -> JSONResponse:
 
 def features(request: Request) -> dict[str, Any]:
     """Which features are configured: names and booleans only, never a secret or a URL with credentials."""
-    settings: Settings = request.app.state.settings
-    storage = request.app.state.avatar_storage
+    settings = app_state(request).settings
+    storage = app_state(request).avatar_storage
     return {
         "auth": {"hs256": bool(settings.jwt_secret), "jwks": bool(settings.jwks_url)},
         "payments": {
-            "providers": sorted(request.app.state.providers),
+            "providers": sorted(app_state(request).providers),
             "default": settings.get("PAYMENT_PROVIDER") or None,
             "return_urls": bool(settings.allowed_return_urls),
         },

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from thinbase import tokens
 from thinbase.db import Caller
 from thinbase.errors import DatabaseUnavailable, RpcError, TokenError
+from thinbase.functions._shared.state import app_state
 from thinbase.settings import Settings
 
 EXPOSED_SCHEMAS = ("public",)
@@ -94,7 +95,7 @@ async def _arguments(request: Request) -> dict[str, Any]:
 
 
 async def rpc(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = app_state(request).settings
     profile_header = "accept-profile" if request.method == "GET" else "content-profile"
     schema = request.headers.get(profile_header, "public")
     exposed = exposed_schemas(settings)
@@ -110,7 +111,7 @@ async def rpc(request: Request) -> Response:
         caller = _caller(request, settings)
         args = await _arguments(request)
         result = await run_in_threadpool(
-            request.app.state.database.rpc,
+            app_state(request).database.rpc,
             request.path_params["fn"],
             args,
             caller=caller,

@@ -24,6 +24,7 @@ from thinbase.db import Caller
 from thinbase.errors import HttpError, ProviderError, ProviderUnconfirmed, WebhookError
 from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import read_body
+from thinbase.functions._shared.state import app_state
 from thinbase.functions.payments.providers._payload import check_event
 from thinbase.functions.payments.providers.base import PaymentEvent, Provider
 
@@ -75,7 +76,7 @@ async def _confirmed(
 
 
 async def webhook(request: Request) -> JSONResponse:
-    providers: dict[str, Provider] = request.app.state.providers
+    providers = app_state(request).providers
     provider = providers.get(request.path_params["provider"])
     if provider is None:
         raise HttpError(404, "unknown_provider", "No such payment provider is configured here.")
@@ -84,7 +85,7 @@ async def webhook(request: Request) -> JSONResponse:
     # logged here. Schemes that sign fields (Midtrans) must parse before verifying, so either can come first.
     try:
         provider.verify_webhook(request.headers, body)
-        exponents = await run_in_threadpool(request.app.state.catalog.exponents)
+        exponents = await run_in_threadpool(app_state(request).catalog.exponents)
         event = provider.parse_webhook(request.headers, body, exponents=exponents)
         check_event(event)  # a key, type or order id the ledger cannot hold is the sender's fault: 400
     except WebhookError as exc:

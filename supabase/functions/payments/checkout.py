@@ -22,6 +22,7 @@ from thinbase.db import Caller
 from thinbase.errors import HttpError, ProviderError, RpcError
 from thinbase.functions._shared.context import call_rpc, require_user
 from thinbase.functions._shared.http import optional_string, read_json_object
+from thinbase.functions._shared.state import app_state
 from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
 from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
 
@@ -29,8 +30,8 @@ log = logging.getLogger("thinbase.checkout")
 
 
 def _provider(request: Request, asked: str | None) -> Provider:
-    providers: dict[str, Provider] = request.app.state.providers
-    name = (asked or request.app.state.settings.get("PAYMENT_PROVIDER")).lower()
+    providers = app_state(request).providers
+    name = (asked or app_state(request).settings.get("PAYMENT_PROVIDER")).lower()
     if not name:
         raise HttpError(400, "provider_required", "Name a payment provider; no default is configured.")
     if name not in PROVIDER_NAMES:
@@ -41,7 +42,7 @@ def _provider(request: Request, asked: str | None) -> Provider:
 
 
 def _return_url(request: Request, body: dict[str, Any]) -> tuple[str, str | None]:
-    allowed: tuple[str, ...] = request.app.state.settings.allowed_return_urls
+    allowed: tuple[str, ...] = app_state(request).settings.allowed_return_urls
     if not allowed:
         raise HttpError(503, "checkout_not_configured", "ALLOWED_RETURN_URLS is not set.")
     wanted = body.get("return_url")
@@ -93,7 +94,7 @@ async def _provider_checkout(
     return_url: str,
     cancel_url: str | None,
 ) -> CheckoutResult:
-    catalog = request.app.state.catalog
+    catalog = app_state(request).catalog
     exponents = await run_in_threadpool(catalog.exponents)
     checkout_request = CheckoutRequest(
         order_id=payment["order_id"],
