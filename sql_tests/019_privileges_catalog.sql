@@ -74,7 +74,20 @@ insert into reviewed_rpc (signature, roles, why) values
 ),
 ('public.operator_replay_webhook_event(uuid)', '{authenticated}', 'admin only (private.require_admin)'),
 ('public.operator_get_rate_limit(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_diagnostics()', '{authenticated}', 'admin only (private.require_admin)');
+('public.operator_diagnostics()', '{authenticated}', 'admin only (private.require_admin)'),
+-- structure issue: Idempotency-Key (20261204005000); each acts only on the caller's own keys
+(
+  'public.begin_idempotent_request(text,text,text)', '{authenticated}',
+  'the edge app, as the signed-in user: a key runs once per caller and route'
+),
+(
+  'public.complete_idempotent_request(text,text,integer,jsonb)', '{authenticated}',
+  'the edge app stores the answer of the caller''s own running key'
+),
+(
+  'public.release_idempotent_request(text,text)', '{authenticated}',
+  'the edge app forgets the caller''s own running key after a 5xx or 429'
+);
 
 -- The reviewed allow-list of private helpers ---------------------------------------------------------------
 -- `private` is not exposed through PostgREST, but a grant there is still a grant: any session that can set
@@ -191,6 +204,18 @@ insert into reviewed_helper (signature, roles, why) values
   'public.record_contact_submission; returns a hash, never the salt'
 ),
 ('private.normalize_email(text)', '{service_role}', 'public.record_contact_submission'),
+(
+  'private.begin_idempotent_request(text,text,text,integer,timestamptz)', '{authenticated,service_role}',
+  'public.begin_idempotent_request (invoker wrapper); keys are private.idempotency_caller()''s only'
+),
+(
+  'private.complete_idempotent_request(text,text,integer,jsonb)', '{authenticated,service_role}',
+  'public.complete_idempotent_request (invoker wrapper)'
+),
+(
+  'private.release_idempotent_request(text,text)', '{authenticated,service_role}',
+  'public.release_idempotent_request (invoker wrapper)'
+),
 (
   'private.rate_limit_ip_subject(text)', '{service_role}',
   'public.record_contact_submission: the per-IP bucket (an IPv6 client by its /64)'

@@ -5,6 +5,8 @@ the plans table), then the provider creates its checkout, then attach_checkout s
 request returns the same open checkout. If the provider fails, the payment stays pending and the next
 request retries the provider call; the client gets 502. Where the provider refuses a repeated order id
 (Midtrans, after its answer to the first call was lost), the payment is abandoned and a new order started.
+With an `Idempotency-Key` header, a retry with the same key and body gets the first answer back (see
+_shared/idempotency.py).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from thinbase.db import Caller
 from thinbase.errors import HttpError, ProviderError, RpcError
 from thinbase.functions._shared.context import call_rpc, require_user
 from thinbase.functions._shared.http import optional_string, read_json_object
+from thinbase.functions._shared.idempotency import idempotent
 from thinbase.functions._shared.state import app_state
 from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
 from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
@@ -115,17 +118,20 @@ async def _provider_checkout(
     return result
 
 
-async def checkout(request: Request) -> JSONResponse:
+async def checkout(request: Request) -> Response:
     user = require_user(request)
     body = await read_json_object(request)
+    return await idempotent(
+        request, user, "POST /payments/checkout", body, lambda: _checkout(request, user, body)
+    )
+
+
+async def _checkout(request: Request, user: Caller, body: dict[str, Any]) -> JSONResponse:
     plan = optional_string(body, "plan", 32)
     if plan is None:
         raise HttpError(400, "invalid_plan", "`plan` is required.")
     provider = _provider(request, optional_string(body, "provider", 32))
     currency = optional_string(body, "currency", 3)
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise HttpError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters.")
     return_url, cancel_url = _return_url(request, body)
 
     payment = await _open_payment(request, user, plan, provider, currency)
