@@ -104,9 +104,12 @@ def run_tests(
 
 
 def _migration_target(as_json: bool = False) -> tuple[targets.Target, str, str]:
-    target = resolve_target(as_json)
     try:
         require_project()  # what is pushed is the project's own supabase/migrations
+    except ConfigurationError as exc:
+        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
+    target = resolve_target(as_json)
+    try:
         url, label = targets.migration_url(target)
     except ConfigurationError as exc:
         fail(str(exc), as_json=as_json)

@@ -191,3 +191,27 @@ def test_a_silent_supabase_cli_is_stopped_at_the_timeout(monkeypatch: pytest.Mon
     with pytest.raises(subprocess.TimeoutExpired):
         supabase_cli.stream_supabase(["30"], lambda _: None, timeout=1)
     assert time.monotonic() - started < 10
+
+
+def test_outside_a_checkout_the_project_is_the_named_directory(tmp_path: Path) -> None:
+    """An installed wheel carries no migrations: the CLI works on the project's own supabase/, and says so
+    when the directory it is pointed at has none (paths are read at import, hence a fresh process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "THINBASE_PROJECT_DIR": str(tmp_path)}
+    probe = "from thinbase.local import paths; print(paths.MIGRATIONS_DIR)"
+    shown = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == str(tmp_path / "supabase" / "migrations")
+    refused = subprocess.run(
+        [str(Path(sys.executable).parent / "thinbase"), "db", "push", "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2, said
+    assert f"no supabase/migrations under {tmp_path}" in said
+    assert "THINBASE_PROJECT_DIR" in said
