@@ -11,19 +11,21 @@ from typing import Annotated, Any, Literal
 import psycopg
 import typer
 
+from thinbase import tokens
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target
 from thinbase.cli.output import ExitCode, cell, emit_json, safe, stdout
 from thinbase.cli.target import Target
 from thinbase.db import Caller
-from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
+from thinbase.errors import AiNotConfigured, ConfigurationError, DatabaseUnavailable, RpcError, TokenError
+from thinbase.functions.ai.config import AI_PROVIDERS, ai_config
 from thinbase.functions.payments.providers.registry import PROVIDERS
 from thinbase.local import migrations
+from thinbase.local.stack import LocalStack
 from thinbase.settings import Settings, load_settings
 
 Status = Literal["pass", "warn", "fail"]
 
-AI_PROVIDERS = ("openai", "anthropic")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,35 @@ class Check:
 def _partial(settings: Settings, names: tuple[str, ...]) -> tuple[list[str], list[str]]:
     present = [n for n in names if settings.get(n).strip()]
     return present, [n for n in names if n not in present]
+
+
+def _key_checks(target: Target) -> list[Check]:
+    """A key the edge app would refuse (an `apikey` must be one of the project's keys): a legacy JWT key
+    not signed with SUPABASE_JWT_SECRET or for another role, or — on the local stack — not the stack's."""
+    s = target.settings
+    found: list[Check] = []
+    expected = LocalStack().env(s.port) if target.kind == "local" else {}
+    for name, role in (("SUPABASE_ANON_KEY", "anon"), ("SUPABASE_SERVICE_ROLE_KEY", "service_role")):
+        key = s.get(name).strip()
+        if not key:
+            continue
+        problem = None
+        if expected and key != expected.get(name):
+            problem = f"{name} is not this local stack's key (an earlier stack's?)"
+        elif key.count(".") == 2 and s.jwt_secret:  # a legacy JWT key; sb_… keys are opaque
+            try:
+                claims = tokens.verify_hs256(key, s.jwt_secret)
+            except TokenError as exc:
+                problem = f"{name} does not verify with SUPABASE_JWT_SECRET ({exc})"
+            else:
+                if claims.get("role") != role:
+                    problem = f"{name} carries role {claims.get('role')!r}, not {role!r}"
+        if problem:
+            hint = "copy it again from `thinbase local env`" if expected else "Project Settings → API keys"
+            found.append(Check("api keys", "fail", f"{problem}: the edge app refuses it", hint))
+    if not found and (s.anon_key or s.service_role_key):
+        found.append(Check("api keys", "pass", "the edge app accepts the configured keys"))
+    return found
 
 
 def configuration_checks(target: Target) -> list[Check]:
@@ -55,6 +86,8 @@ def configuration_checks(target: Target) -> list[Check]:
                 "the edge app needs all three (.env.example)",
             )
         )
+
+    checks += _key_checks(target)
 
     if s.jwks_url or s.jwt_secret:
         kinds = [k for k, v in (("JWKS", s.jwks_url), ("HS256 secret", s.jwt_secret)) if v]
@@ -113,20 +146,19 @@ def configuration_checks(target: Target) -> list[Check]:
             )
         )
 
-    ai_provider, ai_key = s.get("AI_PROVIDER").strip().lower(), s.get("AI_API_KEY").strip()
-    if ai_provider and ai_key:
-        if ai_provider in AI_PROVIDERS:
-            checks.append(Check("ai", "pass", f"{ai_provider}, model {s.get('AI_MODEL') or '(per plan)'}"))
-        else:
-            checks.append(
-                Check(
-                    "ai", "fail", f"AI_PROVIDER={ai_provider} is unknown", f"one of {', '.join(AI_PROVIDERS)}"
-                )
-            )
-    elif ai_provider or ai_key:
-        checks.append(Check("ai", "fail", "AI_PROVIDER and AI_API_KEY go together", "set both, or neither"))
-    else:
+    # The edge app's own reading of the AI settings decides (one list of providers: ai/config.py).
+    if not (s.get("AI_PROVIDER").strip() or s.get("AI_API_KEY").strip()):
         checks.append(Check("ai", "warn", "not configured", "the AI endpoints answer 503 ai_not_configured"))
+    else:
+        try:
+            ai = ai_config(s)
+        except AiNotConfigured as exc:
+            checks.append(
+                Check("ai", "fail", exc.public_message, f"AI_PROVIDER is one of {', '.join(AI_PROVIDERS)}")
+            )
+        else:
+            model = ai.model or "(per plan)"
+            checks.append(Check("ai", "pass", f"{ai.provider} at {ai.base_url}, model {model}"))
 
     present, missing = _partial(s, ("RESEND_API_KEY", "EMAIL_FROM"))
     if not missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from typer.testing import CliRunner
@@ -103,3 +104,18 @@ def test_user_create_rejects_a_non_email(stack: LocalStack) -> None:
     result = runner.invoke(app, ["local", "user", "create", "not-an-email"])
     assert result.exit_code == 2
     assert "not an email address" in result.stderr
+
+
+def test_the_local_keys_stay_the_same_for_the_life_of_the_stack(stack: LocalStack) -> None:
+    """Every `local env` and every `serve` used to mint new keys (iat = now), which the app then refused
+    by exact match: a frontend's .env.local broke on each restart."""
+    def printed() -> dict[str, str]:
+        lines = CliRunner().invoke(app, ["local", "env"]).stdout.splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+    first = printed()
+    time.sleep(1.1)  # a key with iat would differ by now
+    second = printed()
+    assert first["SUPABASE_ANON_KEY"] == second["SUPABASE_ANON_KEY"]
+    assert first["SUPABASE_SERVICE_ROLE_KEY"] == second["SUPABASE_SERVICE_ROLE_KEY"]
+    assert LocalStack().env(1)["SUPABASE_ANON_KEY"] == first["SUPABASE_ANON_KEY"]

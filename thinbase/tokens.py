@@ -21,7 +21,6 @@ API_KEY_EXPIRY = 1983812996
 ACCESS_TOKEN_SECONDS = 3600
 
 
-
 def is_user_id(value: object) -> bool:
     """Whether `value` is a user id as Supabase Auth writes `sub`: a UUID in canonical form (hyphenated, lower
     case). uuid.UUID() also reads "urn:uuid:…", braces, no hyphens and upper case; PostgreSQL's uuid input
@@ -40,11 +39,12 @@ def sign(claims: Mapping[str, Any], secret: str) -> str:
 
 
 def api_key(role: str, secret: str, *, ref: str = "local") -> str:
-    """A legacy Supabase API key (anon or service_role): a JWT carrying only the role."""
-    return sign(
-        {"iss": "supabase-demo", "ref": ref, "role": role, "iat": int(time.time()), "exp": API_KEY_EXPIRY},
-        secret,
-    )
+    """A legacy Supabase API key (anon or service_role): a JWT carrying only the role.
+
+    No `iat`: like the Supabase CLI's demo keys, it depends on the role and the secret alone, so every
+    `thinbase local env` and every `serve` prints the same keys for the life of the stack (as a project's
+    keys stay the same) and a frontend's `.env.local` keeps working across restarts."""
+    return sign({"iss": "supabase-demo", "ref": ref, "role": role, "exp": API_KEY_EXPIRY}, secret)
 
 
 def access_token(

@@ -16,6 +16,7 @@ from tests.cli.conftest import CONFIG_NAMES, data, error, flat, run, superuser_s
 from tests.client_ips import fresh_ip
 from tests.conftest import User
 from tests.fake_resend import FakeResend
+from thinbase import tokens
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.local import migrations
@@ -247,7 +248,15 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in json.loads(result.stdout)["data"]["checks"]}
 
 
-def test_doctor_on_the_local_stack(stack: LocalStack) -> None:
+@pytest.fixture
+def an_admin(stack: LocalStack, make_user: Callable[..., User]) -> User:
+    """doctor fails a project without any admin: these tests must not depend on others having made one."""
+    user = make_user("cli-doctor-admin")
+    superuser_sql(stack, "update public.user_roles set role = 'admin' where user_id = %s", (user.id,))
+    return user
+
+
+def test_doctor_on_the_local_stack(stack: LocalStack, an_admin: User) -> None:
     result = run("doctor", "--json")
     assert result.exit_code in (0, 4), result.output
     found = checks(result)
@@ -294,7 +303,7 @@ def test_doctor_fails_on_half_configured_features(stack: LocalStack) -> None:
 
 
 def test_doctor_compares_admin_emails_with_the_admins(
-    stack: LocalStack, make_user: Callable[..., User]
+    stack: LocalStack, make_user: Callable[..., User], an_admin: User
 ) -> None:
     user = make_user("cli-doctor")
     found = checks(run("doctor", "--json", env={"ADMIN_EMAILS": user.email}))
@@ -346,3 +355,36 @@ def test_doctor_sees_an_edited_migration_as_db_status_does(stack: LocalStack) ->
             (original["statements"], first),
         )
     assert checks(run("doctor", "--json"))["migrations"]["status"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("provider", "base_url"),
+    [("openai-compatible", "http://127.0.0.1:11434/v1"), ("gemini", ""), ("anthropic", ""), ("openai", "")],
+)
+def test_doctor_accepts_every_ai_provider_the_app_serves(
+    stack: LocalStack, provider: str, base_url: str
+) -> None:
+    """The README documents four AI_PROVIDER values; doctor used to fail two of them on a working setup."""
+    env = {"AI_PROVIDER": provider, "AI_API_KEY": "sk-doctor", "AI_MODEL": "m"}
+    if base_url:
+        env["AI_BASE_URL"] = base_url
+    found = checks(run("doctor", "--json", env=env))
+    assert found["ai"]["status"] == "pass", found["ai"]
+
+
+def test_doctor_names_what_an_ai_setting_lacks(stack: LocalStack) -> None:
+    found = checks(run("doctor", "--json", env={"AI_PROVIDER": "openai-compatible", "AI_API_KEY": "k"}))
+    assert found["ai"]["status"] == "fail"
+    assert "AI_BASE_URL" in found["ai"]["detail"]
+    unknown = checks(run("doctor", "--json", env={"AI_PROVIDER": "mistral", "AI_API_KEY": "k"}))
+    assert "openai-compatible" in unknown["ai"]["detail"]
+
+
+def test_doctor_catches_a_key_the_app_would_refuse(stack: LocalStack, an_admin: User) -> None:
+    """A stale key from an earlier stack, or one signed with another secret, is refused by the app's
+    apikey check: doctor must say so instead of passing."""
+    forged = tokens.api_key("anon", "some-other-secret")
+    found = checks(run("doctor", "--json", env={"SUPABASE_ANON_KEY": forged}))
+    assert found["api keys"]["status"] == "fail", found["api keys"]
+    assert "SUPABASE_ANON_KEY" in found["api keys"]["detail"]
+    assert checks(run("doctor", "--json"))["api keys"]["status"] == "pass"

@@ -30,6 +30,7 @@ _ALIASES = {
     "gemini": "gemini",
     "anthropic": "anthropic",
 }
+AI_PROVIDERS: tuple[str, ...] = tuple(dict.fromkeys(_ALIASES.values()))  # what AI_PROVIDER may name
 _DEFAULT_BASE_URLS = {
     "openai": OPENAI_BASE_URL,
     "gemini": GEMINI_OPENAI_BASE_URL,
@@ -55,7 +56,7 @@ def ai_config(settings: Settings) -> AiConfig:
         raise AiNotConfigured("AI is not configured here (AI_PROVIDER is not set).")
     provider = _ALIASES.get(raw)
     if provider is None:
-        raise AiNotConfigured("AI_PROVIDER must be openai, openai-compatible, gemini or anthropic.")
+        raise AiNotConfigured(f"AI_PROVIDER must be one of {', '.join(AI_PROVIDERS)}.")
     api_key = settings.get("AI_API_KEY").strip()
     if not api_key:
         raise AiNotConfigured("AI is not configured here (AI_API_KEY is not set).")
