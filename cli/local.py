@@ -72,12 +72,13 @@ def status(as_json: JsonOption = False) -> None:
         info = LocalStack().status()
     except (StackError, psycopg.Error) as exc:
         fail(str(exc), as_json=as_json)
+    running = bool(info.get("running"))
     if as_json:
-        emit_json(info)
+        emit_json(info, failed=None if running else (ExitCode.FAILURE, "the local stack is not running"))
     else:
         key_values(((key.replace("_", " "), value) for key, value in info.items()), title="local stack")
-    if not info.get("running"):
-        raise typer.Exit(int(ExitCode.FAILURE))
+    if not running:
+        fail("the local stack is not running", hint="`thinbase local up` (or `make dev`) starts it")
 
 
 @app.command()

@@ -48,6 +48,19 @@ app.add_typer(contact.app, name="contact")
 app.command("doctor")(doctor.doctor)
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -69,6 +82,13 @@ def serve(
     settings = load_settings()
     bind_host = host or settings.host
     bind_port = port or settings.port
+    if not _port_is_free(bind_host, bind_port):
+        # Fail before printing URLs and keys as if serving. Not a free port chosen instead: a frontend's
+        # .env.local names this URL, so it must stay the same.
+        fail(
+            f"{bind_host}:{bind_port} is already in use (another `thinbase serve`, or `make dev`, running?)",
+            hint="stop it, or serve elsewhere with THINBASE_PORT=<port> (or --port)",
+        )
     if use_local:
         try:
             local_env = LocalStack().env(bind_port)

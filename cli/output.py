@@ -91,9 +91,9 @@ def fail(
     """Report an error on stderr (and as an envelope on stdout with --json) and exit with `code`."""
     if as_json:
         sys.stdout.write(envelope(error={"code": code.name.lower(), "message": message, "hint": hint}) + "\n")
-    stderr.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
     if hint:
-        stderr.print(f"[dim]hint:[/] {safe(hint)}", highlight=False)
+        stderr.print(f"[dim]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 
@@ -113,23 +113,48 @@ def cell(value: Any) -> str:
     return safe(text)
 
 
+# Identifiers people copy from a table into the next command: never shortened, whatever the width.
+_IDENTIFIER = re.compile(
+    r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Z]{2,}-\d{8}-[0-9A-Z]+|[a-z]+_[0-9A-Za-z]{8,})$"
+)
+
+
+def _show(grid: Table) -> None:
+    """Off a terminal (a pipe, a file) nothing limits the width, so a table gets the width it needs
+    instead of Rich's default 80 columns, and lines are never cut."""
+    if stdout.is_terminal:
+        stdout.print(grid)
+        return
+    needed = stdout.measure(grid, options=stdout.options.update_width(100_000)).maximum
+    # Rich caps a print's width at its console's: a console as wide as the table, writing where stdout does.
+    Console(width=max(needed, stdout.width), no_color=stdout.no_color).print(grid)
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    grid = Table(*columns, title=None if title is None else safe(title))
-    for row in rows:
-        grid.add_row(*(cell(value) for value in row))
-    stdout.print(grid)
+    """A Rich table. A column holding identifiers (UUIDs, order ids, provider ids) keeps its full width
+    even on a narrow terminal (the others wrap): ids are what people copy into the next command."""
+    cells = [[cell(value) for value in row] for row in rows]
+    grid = Table(title=None if title is None else safe(title))
+    for index, name in enumerate(columns):
+        values = [row[index] for row in cells]
+        ids = [v for v in values if _IDENTIFIER.match(v)]
+        widest = max((len(v) for v in ids), default=0)
+        grid.add_column(name, min_width=widest or None, no_wrap=bool(ids))
+    for row in cells:
+        grid.add_row(*row)
+    _show(grid)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
     grid = Table(show_header=False, title=None if title is None else safe(title))
     for key, value in pairs:
         grid.add_row(cell(key), cell(value))
-    stdout.print(grid)
+    _show(grid)
 
 
 def progress(message: str) -> None:
     """A step of a long operation, on stderr so stdout stays clean for pipes."""
-    stderr.print(f"[cyan]•[/] {safe(message)}", highlight=False)
+    stderr.print(f"[cyan]•[/] {safe(message)}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -119,3 +121,87 @@ def test_the_local_keys_stay_the_same_for_the_life_of_the_stack(stack: LocalStac
     assert first["SUPABASE_ANON_KEY"] == second["SUPABASE_ANON_KEY"]
     assert first["SUPABASE_SERVICE_ROLE_KEY"] == second["SUPABASE_SERVICE_ROLE_KEY"]
     assert LocalStack().env(1)["SUPABASE_ANON_KEY"] == first["SUPABASE_ANON_KEY"]
+
+
+def _thinbase(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "thinbase"), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_status_of_a_stack_that_is_not_running_says_so_and_fails(tmp_path: Path) -> None:
+    """It used to exit 1 with `"ok": true`, and plain with no message at all."""
+    elsewhere = {"THINBASE_LOCAL_DIR": str(tmp_path / "none")}
+    as_json = _thinbase("local", "status", "--json", env=elsewhere)
+    assert as_json.returncode == 1
+    answer = json.loads(as_json.stdout)
+    assert answer["ok"] is False
+    assert answer["data"]["running"] is False
+    assert "not running" in answer["error"]["message"]
+    plain = _thinbase("local", "status", env=elsewhere)
+    assert plain.returncode == 1
+    assert "not running" in plain.stderr
+    assert "thinbase local up" in plain.stderr
+
+
+def test_serve_on_a_busy_port_fails_before_printing_anything(stack: LocalStack) -> None:
+    """A second `serve` used to print URLs and keys as if serving, then die with Errno 98."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _thinbase("serve", "--local", "--port", str(port), timeout=60)
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert f"127.0.0.1:{port} is already in use" in said
+    assert "THINBASE_PORT" in said
+    assert "SUPABASE_ANON_KEY" not in result.stderr + result.stdout
+
+
+def test_keys_and_urls_are_never_wrapped_off_a_terminal(stack: LocalStack) -> None:
+    """Rich wrapped `serve --local`'s lines at 80 columns in a pipe: a copied key was broken."""
+    import os
+    import select
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "thinbase"), "serve", "--local", "--port", str(port)],
+        env={**os.environ, "COLUMNS": "80"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("• SUPABASE_SERVICE_ROLE_KEY=") for line in lines):
+            ready, _, _ = select.select([server.stderr], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, f"serve printed no keys within 30 s: {lines}"
+            line = server.stderr.readline()
+            assert line, f"serve ended before printing its keys: {lines}"
+            lines.append(line.rstrip("\n"))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    expected = LocalStack().env(port)
+    printed = dict(line.removeprefix("• ").split("=", 1) for line in lines if line.startswith("• SUPABASE_"))
+    assert printed["SUPABASE_ANON_KEY"] == expected["SUPABASE_ANON_KEY"]
+    assert printed["SUPABASE_SERVICE_ROLE_KEY"] == expected["SUPABASE_SERVICE_ROLE_KEY"]
