@@ -158,7 +158,7 @@ def replay(
 
     The state machine decides again from the event's stored input (after, say, a payment's amount was
     corrected). Exits 3 when an id is unknown, 1 when an event could not be replayed (not failed, or no
-    stored input)."""
+    stored input) or the state machine refused it again (outcome `failed`)."""
     ids = [_event_id(value) for value in event_ids]
     results: list[dict[str, Any]] = []
     with session(as_json) as db, progress_bar("replaying", len(ids)) as advance:
@@ -178,12 +178,20 @@ def replay(
                 )
             advance()
     statuses = {r["status"] for r in results if r["error"]}
-    exit_code = ExitCode.FAILURE if statuses - {404} else ExitCode.NOT_FOUND if statuses else ExitCode.OK
+    refused = sum(r["outcome"] == "failed" for r in results)  # replayed, and the state machine said no again
+    exit_code = (
+        ExitCode.FAILURE
+        if statuses - {404} or refused
+        else ExitCode.NOT_FOUND
+        if statuses
+        else ExitCode.OK
+    )
+    not_replayed = sum(bool(r["error"]) for r in results)
     if as_json:
         emit_json(
             [{k: v for k, v in r.items() if k != "status"} for r in results],
-            failed=(exit_code, f"{sum(bool(r['error']) for r in results)} event(s) not replayed")
-            if statuses
+            failed=(exit_code, f"{not_replayed} event(s) not replayed, {refused} refused again")
+            if exit_code != ExitCode.OK
             else None,
         )
     else:
@@ -295,6 +303,17 @@ def simulate_webhook(
         answer = response.text
     data = {"url": endpoint, "http_status": response.status_code, "response": answer}
     ok = 200 <= response.status_code < 300
+    outcome = answer.get("outcome") if isinstance(answer, dict) else None
+    if ok and outcome == "failed":  # accepted, and refused by the state machine: the setup is not right
+        if as_json:
+            emit_json(data, failed=(ExitCode.FAILURE, "the state machine recorded the event as failed"))
+        else:
+            stdout.print_json(json.dumps(answer), ensure_ascii=True)
+        fail(
+            "the webhook was recorded as failed",
+            hint="`thinbase webhooks list --status failed` says why (an amount or currency that differs "
+            "from the payment, another provider's order)",
+        )
     if as_json and ok:
         emit_json(data)
     elif not as_json:

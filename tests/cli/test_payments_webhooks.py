@@ -192,11 +192,15 @@ def test_webhooks_list_show_and_replay(
     assert table.exit_code == 0
     assert "evt_short" in table.stdout
 
-    # Replaying without fixing the cause fails the same way: the state machine decides.
-    again = data(run("webhooks", "replay", failed["event_id"], "--json"))
+    # Replaying without fixing the cause fails the same way: the state machine decides, and the exit code
+    # says so (it used to be 0).
+    refused = run("webhooks", "replay", failed["event_id"], "--json")
+    assert refused.exit_code == 1
+    again = envelope_data(refused)
     assert [(r["outcome"], r["previous_status"], r["payment_status"]) for r in again] == [
         ("failed", "failed", "pending")
     ]
+    assert run("webhooks", "replay", failed["event_id"]).exit_code == 1
     # The operator corrects the payment (here: the amount the provider really charged) and replays.
     superuser_sql(
         stack, "update public.payments set amount_minor = 800 where order_id = %s", (bought.order_id,)
@@ -204,7 +208,7 @@ def test_webhooks_list_show_and_replay(
     replayed = data(run("webhooks", "replay", failed["event_id"], "--json"))
     assert [(r["outcome"], r["payment_status"]) for r in replayed] == [("applied", "paid")]
     assert payment_status(stack, bought.order_id) == "paid"
-    assert data(run("webhooks", "show", failed["event_id"], "--json"))["attempts"] == 3
+    assert data(run("webhooks", "show", failed["event_id"], "--json"))["attempts"] == 4
 
 
 def test_webhooks_replay_and_show_refuse(
@@ -343,6 +347,22 @@ def test_simulate_posts_a_signed_webhook_to_a_running_edge_app(
             )
         )
         assert refunded["response"]["payment_status"] == "refunded"
+
+
+def test_simulate_whose_webhook_is_recorded_as_failed_exits_1(
+    stack: LocalStack, checkout: Callable[..., Checkout]
+) -> None:
+    """An amount other than the payment's is accepted by the edge app (200) and failed by the state
+    machine: that is not a working setup, so the command fails (it used to exit 0)."""
+    bought = checkout("stripe", "USD")
+    env = PROVIDER_ENV["stripe"]
+    with serve_edge(stack, **env) as edge:
+        args = ("webhooks", "simulate", "stripe", "--order", bought.order_id, "--status", "paid")
+        result = run(*args, "--amount", "1", "--url", edge.url, "--json", env=env)
+        assert result.exit_code == 1
+        assert envelope_data(result)["response"]["outcome"] == "failed"
+        assert run(*args, "--amount", "2", "--url", edge.url, env=env).exit_code == 1
+    assert payment_status(stack, bought.order_id) == "pending"
 
 
 def test_simulate_for_a_project_needs_the_edge_apps_url(stack: LocalStack) -> None:
