@@ -186,6 +186,11 @@ def _reconcile_one(
         return result
     if event is None or event.status is None:
         result["outcome"] = "no_news"
+        result["error"] = (
+            f"{provider.name} has no record of this payment (it was never paid or not yet started there)"
+            if event is None
+            else f"{provider.name} reports {event.event_type!r}, which changes nothing here"
+        )
         return result
     result["provider_status"] = event.status
     if event.status == payment["status"]:

@@ -6,6 +6,7 @@ webhooks, and the subscription follows — duplicates change nothing, refunds an
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -226,6 +227,48 @@ def test_a_midtrans_order_taken_by_a_lost_answer_is_abandoned_and_a_new_order_st
         ("failed", "provider_duplicate_order"),
         ("pending", None),
     ]
+
+
+def test_a_disabled_provider_names_the_settings_it_lacks(shop: EdgeServer) -> None:
+    user = signup()
+    response = httpx.post(
+        f"{shop.url}/payments/checkout",
+        json={"plan": "PRO", "provider": "razorpay"},
+        headers={"Authorization": f"Bearer {user['access_token']}"},
+    )
+    assert response.json()["error"] == {
+        "code": "provider_disabled",
+        "message": "Payment provider razorpay is not configured here: set RAZORPAY_KEY_ID, "
+        "RAZORPAY_KEY_SECRET, RAZORPAY_WEBHOOK_SECRET.",
+    }
+
+
+def test_a_provider_that_refuses_the_connection_is_unreachable_not_slow(stack: LocalStack) -> None:
+    """A refused connection used to be reported as provider_timeout; the base URL in use is the setting to
+    check, so it is named."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with serve_edge(
+        stack,
+        PAYMENT_PROVIDER="stripe",
+        ALLOWED_RETURN_URLS=RETURN_URL,
+        STRIPE_SECRET_KEY="sk_test_e2e",
+        STRIPE_WEBHOOK_SECRET="whsec_e2e_secret",
+        STRIPE_BASE_URL=base,
+    ) as edge:
+        user = signup()
+        response = httpx.post(
+            f"{edge.url}/payments/checkout",
+            json={"plan": "PRO", "currency": "USD"},
+            headers={"Authorization": f"Bearer {user['access_token']}"},
+            timeout=30,
+        )
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "code": "provider_unreachable",
+        "message": f"stripe could not be reached at {base}; try again.",
+    }
 
 
 @pytest.mark.parametrize(

@@ -281,7 +281,7 @@ class Failure:
     codes: tuple[str, ...] = ()  # the service's own error codes/types from its body (amount_too_small ...)
     detail: str | None = None  # the service's explanation, shortened
     retry_after: int | None = None  # seconds, from Retry-After / retry-after-ms
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    target: str | None = None  # where we called: scheme://host[:port], never a path, query or credential
 
 
 class UpstreamError(ThinbaseError):
@@ -300,6 +300,7 @@ class UpstreamError(ThinbaseError):
         upstream_code: str | None = None,
         retry_after: int | None = None,
         detail: str | None = None,
+        target: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -309,6 +310,7 @@ class UpstreamError(ThinbaseError):
         self.upstream_code = upstream_code
         self.retry_after = retry_after
         self.detail = detail
+        self.target = target
 
     @classmethod
     def from_failure(cls, failure: Failure) -> UpstreamError:
@@ -321,6 +323,7 @@ class UpstreamError(ThinbaseError):
             upstream_code=failure.codes[0] if failure.codes else None,
             retry_after=failure.retry_after,
             detail=failure.detail,
+            target=failure.target,
         )
 
     @property
@@ -355,6 +358,7 @@ class ProviderError(UpstreamError):
         provider_code: str | None = None,
         kind: Kind = "rejected",
         retry_after: int | None = None,
+        target: str | None = None,
     ) -> None:
         super().__init__(
             f"{code}: {message}",
@@ -363,6 +367,7 @@ class ProviderError(UpstreamError):
             upstream_status=status,
             upstream_code=provider_code,
             retry_after=retry_after,
+            target=target,
         )
         self.code = code
         self.message = message
@@ -390,6 +395,7 @@ class ProviderError(UpstreamError):
             provider_code=failure.codes[0] if failure.codes else None,
             kind=failure.kind,
             retry_after=failure.retry_after,
+            target=failure.target,
         )
 
     @property
@@ -408,9 +414,18 @@ class ProviderError(UpstreamError):
 
 
 class ProviderTimeout(ProviderError):
-    """The provider did not answer within the timeout, or the connection failed. Safe to retry later."""
+    """The provider did not answer within the timeout (provider_timeout), or could not be reached at all
+    (provider_unreachable: a refused connection, DNS, TLS — which names the base URL in use, since that is
+    usually the setting to fix). Safe to retry later."""
 
     answer_code = "provider_timeout"
+
+    def answer(self) -> Answer:
+        if self.kind == "unreachable":
+            where = f" at {self.target}" if self.target else ""
+            message = f"{self.service or 'The provider'} could not be reached{where}; try again."
+            return Answer(self.http_status, "provider_unreachable", message)
+        return super().answer()
 
     @property
     def public_message(self) -> str:

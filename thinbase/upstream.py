@@ -83,6 +83,12 @@ def retry_after(headers: Mapping[str, str]) -> int | None:
     return min(max(math.ceil(seconds), 1), MAX_RETRY_AFTER_SECONDS)
 
 
+def target(url: httpx.URL) -> str:
+    """scheme://host[:port] of `url`: where a call went, without the path, query or any credential."""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
 def _no_description(body: Any) -> tuple[tuple[str, ...], str | None]:
     return (), None
 
@@ -106,20 +112,26 @@ def send(
     request = http.build_request(
         method, url, headers=dict(headers or {}), content=content, params=params, timeout=timeout
     )
+    where = target(request.url)
     try:
         return http.send(request, stream=stream)
     except httpx.TimeoutException:
         limit = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
         raise errors.from_failure(
-            Failure("timeout", service, f"{service} did not answer within {limit:g} s")
+            Failure("timeout", service, f"{service} did not answer within {limit:g} s", target=where)
         ) from None
     except httpx.TransportError as exc:
         raise errors.from_failure(
-            Failure("unreachable", service, f"could not reach {service} ({type(exc).__name__})")
+            Failure(
+                "unreachable",
+                service,
+                f"could not reach {service} at {where} ({type(exc).__name__})",
+                target=where,
+            )
         ) from None
     except httpx.HTTPError as exc:
         raise errors.from_failure(
-            Failure("bad_response", service, f"{service} call failed ({type(exc).__name__})")
+            Failure("bad_response", service, f"{service} call failed ({type(exc).__name__})", target=where)
         ) from None
 
 
@@ -148,6 +160,7 @@ def failure(response: httpx.Response, *, service: str, describe: Describe = _no_
         codes=codes,
         detail=shorten(detail) if detail else None,
         retry_after=retry_after(response.headers),
+        target=target(response.request.url),
     )
 
 

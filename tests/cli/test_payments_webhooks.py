@@ -138,6 +138,17 @@ def test_reconcile_batch_skips_young_payments_and_unconfigured_providers(
     assert run("payments", "reconcile", "--older-than", "soon").exit_code == 2
 
 
+def test_reconcile_says_why_a_provider_had_no_news(
+    stack: LocalStack, checkout: Callable[..., Checkout], midtrans: MidtransFake
+) -> None:
+    """Midtrans' status API answers 404 until a payment method was chosen: reported, not an empty error."""
+    bought = checkout("midtrans", "IDR")
+    result = run("payments", "reconcile", "--order", bought.order_id, "--json", env=midtrans_env(midtrans))
+    (item,) = envelope_data(result)["payments"]
+    assert item["outcome"] == "no_news"
+    assert "midtrans has no record of this payment" in item["error"]
+
+
 def test_reconcile_reports_provider_errors(
     stack: LocalStack, checkout: Callable[..., Checkout], midtrans: MidtransFake
 ) -> None:

@@ -27,7 +27,7 @@ from thinbase.functions._shared.http import optional_string, read_json_object
 from thinbase.functions._shared.idempotency import idempotent
 from thinbase.functions._shared.state import app_state
 from thinbase.functions.payments.providers.base import CheckoutRequest, CheckoutResult, Provider
-from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
+from thinbase.functions.payments.providers.registry import PROVIDER_NAMES, PROVIDERS
 
 log = logging.getLogger("thinbase.checkout")
 
@@ -40,7 +40,13 @@ def _provider(request: Request, asked: str | None) -> Provider:
     if name not in PROVIDER_NAMES:
         raise HttpError(400, "unknown_provider", f"Unknown payment provider {name!r}.")
     if name not in providers:
-        raise HttpError(400, "provider_disabled", f"Payment provider {name} is not configured here.")
+        settings = app_state(request).settings
+        missing = [key for key in PROVIDERS[name].required_settings if not settings.get(key).strip()]
+        raise HttpError(
+            400,
+            "provider_disabled",
+            f"Payment provider {name} is not configured here: set {', '.join(missing)}.",
+        )
     return providers[name]
 
 
