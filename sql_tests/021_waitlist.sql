@@ -188,8 +188,8 @@ select is(
   public.join_waitlist('rl1@example.com'), 'already_joined', 'a repeat counts too (third call)'
 );
 select throws_ok(
-  $$ select public.join_waitlist('rl3@example.com') $$, 'PT429', 'rate_limited',
-  'past settings.waitlist_limit calls from one IP: PT429 rate_limited'
+  $$ select public.join_waitlist('rl3@example.com') $$, 'PGRST', null,
+  'past settings.waitlist_limit calls from one IP: refused (an HTTP 429 PostgREST answers with headers)'
 );
 do $$
 declare
@@ -206,16 +206,19 @@ exception when others then
 end
 $$;
 select results_eq(
-  $$ select r.sqlstate, r.message, (r.detail::jsonb ->> 'retry_after_seconds')::integer > 0,
-       r.hint is not null
+  $$ select r.sqlstate, r.message::jsonb ->> 'code',
+       ((r.message::jsonb ->> 'details')::jsonb ->> 'retry_after_seconds')::integer > 0,
+       (r.detail::jsonb ->> 'status')::integer,
+       (r.detail::jsonb -> 'headers' ->> 'Retry-After')::integer > 0,
+       r.detail::jsonb -> 'headers' ->> 'X-RateLimit-Remaining'
      from pg_temp.refusal as r $$,
-  $$ values ('PT429', 'rate_limited', true, true) $$,
-  'the refusal says, as JSON in detail, how many seconds to wait'
+  $$ values ('PGRST', 'rate_limited', true, 429, true, '0') $$,
+  'the refusal is PostgREST''s custom error: 429 with Retry-After, and the data as JSON in details'
 );
 -- The same address from behind a forged X-Forwarded-For entry is still the same client.
 set local "request.headers" = '{"x-forwarded-for": "1.2.3.4, 198.51.100.20"}';
 select throws_ok(
-  $$ select public.join_waitlist('rl5@example.com') $$, 'PT429', 'rate_limited',
+  $$ select public.join_waitlist('rl5@example.com') $$, 'PGRST', null,
   'forging a leftmost entry does not escape the limit'
 );
 set local "request.headers" = '{"x-forwarded-for": "198.51.100.21"}';
@@ -223,7 +226,7 @@ select is(public.join_waitlist('rl5@example.com'), 'joined', 'another IP still w
 select tests.authenticate_as('wl-alice');
 set local "request.headers" = '{"x-forwarded-for": "198.51.100.20"}';
 select throws_ok(
-  $$ select public.join_waitlist('rl6@example.com') $$, 'PT429', 'rate_limited',
+  $$ select public.join_waitlist('rl6@example.com') $$, 'PGRST', null,
   'the limit is per IP, whoever is signed in'
 );
 select tests.clear_authentication();

@@ -136,7 +136,12 @@ def test_the_gateway_appends_the_peer_to_x_forwarded_for(
             for index in range(6)
         ]
         assert [a.status_code for a in answers] == [200] * 5 + [429], answers[-1].text
-        assert answers[5].json()["message"] == "rate_limited"
+        refused = answers[5]
+        assert refused.json()["code"] == "rate_limited"
+        # As PostgREST answers a `raise sqlstate 'PGRST'` with headers: the client learns when to retry.
+        assert int(refused.headers["retry-after"]) > 0
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert int(refused.headers["x-ratelimit-limit"]) == 5
     finally:
         reset()
 

@@ -180,8 +180,9 @@ class RpcError(DatabaseError):
     """An RPC failed. Fields mirror PostgREST's error body; ``status`` is the HTTP status PostgREST answers.
 
     Both adapters raise this with identical fields for the same failure, so callers never need to know
-    which adapter they talk to. The edge answers our own errors (SQLSTATE PTxxx, whose message is a
-    snake_case code) as they are, and hides anything else behind a 500.
+    which adapter they talk to. The edge answers our own errors as they are — SQLSTATE PTxxx, whose message
+    is a snake_case code, and `raise sqlstate 'PGRST'` ones (`custom`: a code, message, status and response
+    headers of our choosing, such as Retry-After) — and hides anything else behind a 500.
     """
 
     def __init__(
@@ -191,6 +192,9 @@ class RpcError(DatabaseError):
         message: str,
         details: str | None = None,
         hint: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        custom: bool = False,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
@@ -198,8 +202,12 @@ class RpcError(DatabaseError):
         self.message = message
         self.details = details
         self.hint = hint
+        self.headers = dict(headers or {})
+        self.custom = custom
 
     def answer(self) -> Answer:
+        if self.custom and self.status < 500:
+            return Answer(self.status, self.code, self.message, self.headers)
         if self.code.startswith("PT") and self.status < 500:
             headers = rate_limit_headers(self.details) if self.status == 429 else {}
             message = (self.hint or "Too many requests; try again later.") if self.status == 429 else None

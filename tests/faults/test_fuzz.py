@@ -213,6 +213,9 @@ TEXT_RPCS: list[tuple[str, list[str], Caller | None]] = [
     ("operator_get_payment", ["payment"], Caller.service()),
     ("operator_get_rate_limit", ["namespace", "subject"], Caller.service()),
     ("operator_pending_payments", ["provider"], Caller.service()),
+    ("begin_idempotent_request", ["route", "key", "request_hash"], None),
+    ("complete_idempotent_request", ["route", "key"], None),
+    ("release_idempotent_request", ["route", "key"], None),
 ]
 # Public RPCs with text arguments left out, and why.
 NOT_FUZZED = {
@@ -227,6 +230,7 @@ EXTRA_ARGS: dict[str, dict[str, Any]] = {
     "abandon_checkout": {"payment_id": SOME_ID},
     "mark_contact_submission": {"id": SOME_ID},
     "commit_ai_usage": {"reservation_id": SOME_ID, "prompt_tokens": 1, "completion_tokens": 1},
+    "complete_idempotent_request": {"response_status": 200, "response": {}},
 }
 
 

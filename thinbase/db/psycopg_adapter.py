@@ -288,8 +288,15 @@ def _custom_pgrst_error(message: str, details: str | None) -> RpcError:
         payload = json.loads(message)
         control = json.loads(details or "{}")
         status = int(control["status"])
+        headers = {str(k): str(v) for k, v in (control.get("headers") or {}).items()}
         return RpcError(
-            status, str(payload["code"]), str(payload["message"]), payload.get("details"), payload.get("hint")
+            status,
+            str(payload["code"]),
+            str(payload["message"]),
+            payload.get("details"),
+            payload.get("hint"),
+            headers=headers,
+            custom=True,
         )
     except (ValueError, KeyError, TypeError):
         return RpcError(

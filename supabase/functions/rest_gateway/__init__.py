@@ -51,7 +51,8 @@ def forwarded_for(request: Request) -> dict[str, str]:
 
 
 def _postgrest_error(error: RpcError) -> JSONResponse:
-    headers = {"Proxy-Status": f"PostgREST; error={error.code}"}
+    # A `raise sqlstate 'PGRST'` error's own headers (Retry-After on a 429), as PostgREST sends them.
+    headers = {**error.headers, "Proxy-Status": f"PostgREST; error={error.code}"}
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(error.as_postgrest_body(), status_code=error.status, headers=headers)
