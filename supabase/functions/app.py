@@ -52,11 +52,9 @@ async def _database_unavailable_handler(request: Request, exc: Exception) -> Res
     return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.")
 
 
-def _avatar_storage(settings: Settings, http: httpx.Client) -> AvatarStorage | None:
+def _avatar_storage(settings: Settings, http: httpx.Client, database: Database) -> AvatarStorage | None:
     if settings.serves_local_gateway:
-        return LocalStorage(
-            LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, settings.database_url
-        )
+        return LocalStorage(LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, database)
     if settings.supabase_url and settings.anon_key:
         return SupabaseStorage(settings.supabase_url, settings.anon_key, http)
     return None
@@ -88,7 +86,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             app.state.http = http
             app.state.authenticator = Authenticator(settings, http)
             app.state.providers = build_providers(settings, http)
-            app.state.avatar_storage = _avatar_storage(settings, http)
+            app.state.avatar_storage = _avatar_storage(settings, http, app.state.database)
             try:
                 yield
             finally:
