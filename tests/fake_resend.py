@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,8 @@ class FakeResend:
         self.sent: list[dict[str, Any]] = []
         self.idempotency: dict[str, str] = {}
         self._replies: deque[tuple[int, dict[str, Any]] | float] = deque()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,11 +26,14 @@ class FakeResend:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 status, reply = fake._answer(self.path, dict(self.headers), body)
                 data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (the timeout test); socketserver would print a traceback
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -52,7 +56,7 @@ class FakeResend:
         if self._replies:
             planned = self._replies.popleft()
             if isinstance(planned, float):
-                time.sleep(planned)
+                self._stopping.wait(planned)  # __exit__ wakes it, so no handler outlives the fake
             else:
                 return planned
         payload = json.loads(body)
@@ -69,8 +73,14 @@ class FakeResend:
         return 200, {"id": message_id}
 
     def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stopping.set()
         self._server.shutdown()
+        # shutdown() only stops the loop; the listening socket stays open (a ResourceWarning) until closed.
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -62,7 +62,14 @@ class Jwks:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/auth/v1/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        # shutdown() only stops the loop; the listening socket stays open (a ResourceWarning) until closed.
+        self.server.server_close()
+        self._thread.join(timeout=5)
 
     def add(self, public_key: Any, kid: str, alg: str) -> None:
         jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(public_key))
@@ -73,7 +80,7 @@ class Jwks:
 def jwks() -> Iterator[Jwks]:
     server = Jwks()
     yield server
-    server.server.shutdown()
+    server.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ storage.objects rows as the Storage API writes them, and storage RLS deciding wh
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,8 @@ import pytest
 
 from tests.conftest import EdgeServer, User, serve_edge
 from thinbase.db.psycopg_adapter import PsycopgDatabase
-from thinbase.errors import RpcError
+from thinbase.errors import HttpError, RpcError
+from thinbase.functions.avatar.storage import LocalStorage
 from thinbase.local.stack import LocalStack
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -81,6 +83,84 @@ def test_another_users_path_is_refused(
     assert (refused.value.status, refused.value.message) == (403, "invalid_avatar_path")
     # The other user can still edit their own profile.
     assert db.rpc("update_profile", {"full_name": "Other"}, caller=other.caller)["full_name"] == "Other"
+
+
+def stored_object(stack: LocalStack, user: User) -> dict[str, Any] | None:
+    with stack.superuser_connection() as conn:
+        row: dict[str, Any] | None = conn.execute(
+            "select owner_id, metadata from storage.objects where bucket_id = 'avatars' and name = %s",
+            (f"{user.id}/avatar",),
+        ).fetchone()
+    return row
+
+
+def test_replacing_an_avatar_is_an_upsert(
+    stack: LocalStack, edge: EdgeServer, make_user: Callable[..., User]
+) -> None:
+    """Signing again once the object exists passes the insert check (unique violation: an upsert), and
+    the second upload replaces the row's metadata and the type downloads carry."""
+    user = make_user("replace")
+    with httpx.Client(base_url=edge.url, timeout=30) as client:
+        for kind in ("image/png", "image/webp"):
+            signed = client.post(
+                "/profile/avatar", json={"fileSize": len(PNG), "fileType": kind}, headers=auth(user)
+            )
+            assert signed.status_code == 200, signed.text
+            uploaded = client.put(signed.json()["upload_url"], content=PNG, headers={"Content-Type": kind})
+            assert uploaded.status_code == 200, uploaded.text
+        fetched = client.get(client.get("/profile/avatar", headers=auth(user)).json()["url"])
+    assert (fetched.status_code, fetched.headers["content-type"]) == (200, "image/webp")
+    row = stored_object(stack, user)
+    assert row is not None
+    assert (row["owner_id"], row["metadata"]["mimetype"]) == (user.id, "image/webp")
+
+
+def test_local_storage_asks_rls_as_the_user(
+    stack: LocalStack, db: PsycopgDatabase, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    """LocalStorage over the database port (as the app builds it): the storage.objects policies decide
+    who may sign what, and the trial insert behind an allowed upload leaves no row."""
+    owner, other = make_user("rls-owner"), make_user("rls-other")
+    storage = LocalStorage(tmp_path, "http://127.0.0.1:1", "local-test-secret-local-test-secret", db)
+    signed = storage.sign_upload(owner.caller, f"{owner.id}/avatar")
+    assert signed.token is not None
+    assert storage.verify(signed.token, f"{owner.id}/avatar", "upload")["owner"] == owner.id
+    assert stored_object(stack, owner) is None  # the trial insert was rolled back
+    with pytest.raises(HttpError) as refused:
+        storage.sign_upload(other.caller, f"{owner.id}/avatar")
+    assert (refused.value.status, refused.value.code) == (403, "avatar_not_allowed")
+    with pytest.raises(HttpError) as missing:
+        storage.sign_download(owner.caller, f"{owner.id}/avatar")
+    assert (missing.value.status, missing.value.code) == (404, "avatar_not_found")
+
+    storage.store(f"{owner.id}/avatar", owner.id, PNG, "image/png")
+    assert storage.file(f"{owner.id}/avatar").read_bytes() == PNG
+    assert storage.content_type(f"{owner.id}/avatar") == "image/png"
+    assert storage.sign_download(owner.caller, f"{owner.id}/avatar").url.startswith("http://127.0.0.1:1/")
+    with pytest.raises(HttpError) as hidden:  # it exists, but the other user's policies do not see it
+        storage.sign_download(other.caller, f"{owner.id}/avatar")
+    assert (hidden.value.status, hidden.value.code) == (404, "avatar_not_found")
+    assert storage.content_type(f"{other.id}/avatar") == "application/octet-stream"
+
+
+def test_the_storage_api_schema_is_not_exposed(edge: EdgeServer, make_user: Callable[..., User]) -> None:
+    """The Storage API's calls live in `storage_api`, which the gateway never serves: no client can ask
+    can_insert_object or write an object row through /rest/v1."""
+    user = make_user("sapi")
+    headers = {"apikey": edge.settings.anon_key, "Content-Profile": "storage_api"}
+    for fn, token, body in (
+        ("can_insert_object", user.token, {"bucket_id": "avatars", "name": f"{user.id}/avatar"}),
+        (
+            "upsert_object",
+            edge.settings.service_role_key,
+            {"bucket_id": "avatars", "name": f"{user.id}/avatar", "owner_id": user.id, "metadata": {}},
+        ),
+    ):
+        response = httpx.post(
+            f"{edge.url}/rest/v1/rpc/{fn}", json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 406, response.text
+        assert response.json()["code"] == "PGRST106"
 
 
 @pytest.mark.parametrize(

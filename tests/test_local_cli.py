@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from thinbase.cli.main import app
-from thinbase.local.stack import LocalStack
+from thinbase.local.stack import LocalStack, _port_is_free
 from thinbase.tokens import verify_hs256
 
 runner = CliRunner()
@@ -205,3 +206,18 @@ def test_keys_and_urls_are_never_wrapped_off_a_terminal(stack: LocalStack) -> No
     printed = dict(line.removeprefix("• ").split("=", 1) for line in lines if line.startswith("• SUPABASE_"))
     assert printed["SUPABASE_ANON_KEY"] == expected["SUPABASE_ANON_KEY"]
     assert printed["SUPABASE_SERVICE_ROLE_KEY"] == expected["SUPABASE_SERVICE_ROLE_KEY"]
+def test_a_port_left_in_time_wait_is_free_and_a_listening_one_is_not() -> None:
+    """After `local down`, connections PostgreSQL closed first linger in TIME_WAIT on its port; `local up`
+    must still find the port free (PostgreSQL binds with SO_REUSEADDR) and keep it, while a port another
+    server listens on stays taken."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        assert not _port_is_free(port)
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first: its end goes to TIME_WAIT on `port`
+            client.recv(1)  # the client sees the close, then closes its end
+    assert _port_is_free(port)

@@ -6,7 +6,7 @@ Every case also states the expected outcome, so two adapters that agree on a wro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,9 +29,11 @@ def outcome(database: Database, fn: str, args: dict[str, Any], caller: Caller, *
 
 
 @pytest.fixture(scope="module")
-def via_http(edge: EdgeServer) -> SupabaseDatabase:
+def via_http(edge: EdgeServer) -> Iterator[SupabaseDatabase]:
     s = edge.settings
-    return SupabaseDatabase(s.supabase_url, s.anon_key, s.service_role_key)
+    database = SupabaseDatabase(s.supabase_url, s.anon_key, s.service_role_key)
+    yield database
+    database.close()  # its HTTP pool holds keep-alive connections to the gateway
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +188,13 @@ def test_request_context_is_postgrest_shaped(
 
 def test_official_supabase_client_calls_rpc_through_the_gateway(edge: EdgeServer, user: User) -> None:
     client = create_client(edge.settings.supabase_url, edge.settings.anon_key)
-    args: Any = {"a": 40, "b": 2}  # supabase-py annotates params as dict[str, str]; JSON numbers are fine
-    assert client.schema("tests").rpc("contract_add", args).execute().data == 42
-    client.postgrest.auth(user.token)
-    whoami: Any = client.schema("tests").rpc("contract_whoami", {}).execute().data
-    assert (whoami["role"], whoami["uid"]) == ("authenticated", user.id)
+    try:
+        args: Any = {"a": 40, "b": 2}  # supabase-py annotates params as dict[str, str]; JSON numbers are fine
+        assert client.schema("tests").rpc("contract_add", args).execute().data == 42
+        client.postgrest.auth(user.token)
+        whoami: Any = client.schema("tests").rpc("contract_whoami", {}).execute().data
+        assert (whoami["role"], whoami["uid"]) == ("authenticated", user.id)
+    finally:
+        # supabase-py's Client has no close(); its PostgREST client owns the HTTP session (and the
+        # keep-alive connection) that schema(...) clients share.
+        client.postgrest.aclose()

@@ -41,11 +41,9 @@ CORS_EXPOSED_HEADERS = [
 ]
 
 
-def _avatar_storage(settings: Settings, http: httpx.Client) -> AvatarStorage | None:
+def _avatar_storage(settings: Settings, http: httpx.Client, database: Database) -> AvatarStorage | None:
     if settings.serves_local_gateway:
-        return LocalStorage(
-            LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, settings.database_url
-        )
+        return LocalStorage(LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, database)
     if settings.supabase_url and settings.anon_key:
         return SupabaseStorage(settings.supabase_url, settings.anon_key, http)
     return None
@@ -80,7 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 http=http,
                 authenticator=Authenticator(settings, http),
                 providers=build_providers(settings, http),
-                avatar_storage=_avatar_storage(settings, http),
+                avatar_storage=_avatar_storage(settings, http, db),
             )
             try:
                 yield

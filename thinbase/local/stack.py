@@ -65,7 +65,11 @@ def _as_cluster_owner(cmd: Sequence[str]) -> list[str]:
 
 
 def _port_is_free(port: int) -> bool:
+    """Could PostgreSQL listen on `port`? It binds with SO_REUSEADDR, so the check does too: connections
+    the server closed first linger in TIME_WAIT on its port after a stop, and a plain bind would call the
+    port taken, moving a restarted stack to another one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -6,7 +6,10 @@ URL for it — and both let the database's storage.objects policies decide, acti
 - LocalStorage reproduces what the Storage API does on the local stack: it checks the user may insert the
   object by a rolled-back INSERT as that user (RLS), signs a short-lived token, serves the upload itself
   (enforcing the bucket's size and type limits) and writes the storage.objects row as the Storage API
-  would (owner, owner_id, metadata with size and mimetype).
+  would (owner, owner_id, metadata with size and mimetype). Its database work goes through the database
+  port like every other call, to the Storage API server's statements in schema `storage_api`, which only
+  the local stack has (supabase/platform/45_storage_api.sql): as the user where the Storage API acts with
+  the user's JWT (so RLS decides), as service_role where it acts in its privileged mode.
 """
 
 from __future__ import annotations
@@ -19,10 +22,9 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
-import psycopg
 
 from thinbase import upstream
-from thinbase.db import Caller
+from thinbase.db import Caller, Database
 from thinbase.errors import HttpError, StorageError
 
 BUCKET = "avatars"
@@ -30,6 +32,8 @@ MAX_BYTES = 2 * 1024 * 1024
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 UPLOAD_SECONDS = 120
 DOWNLOAD_SECONDS = 60
+# The local platform stand-in's schema for the Storage API server's database calls (never exposed).
+STORAGE_API_SCHEMA = "storage_api"
 
 
 @dataclass(frozen=True)
@@ -92,19 +96,20 @@ class SupabaseStorage:
 class LocalStorage:
     """The local stack's stand-in for the Storage API: files under `root`, rows in storage.objects."""
 
-    def __init__(self, root: Path, base_url: str, secret: str, database_url: str) -> None:
+    def __init__(self, root: Path, base_url: str, secret: str, database: Database) -> None:
         self.root = root
         self.base = f"{base_url.rstrip('/')}/storage/v1"
         self._secret = secret
-        self._database_url = database_url
+        self._database = database
 
-    def _as_user(self, caller: Caller) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._database_url)
-        conn.execute(
-            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-            (json.dumps(dict(caller.claims)),),
-        )
-        return conn
+    def _storage_api(self, fn: str, caller: Caller, **args: Any) -> Any:
+        return self._database.rpc(fn, args, caller=caller, schema=STORAGE_API_SCHEMA)
+
+    @staticmethod
+    def _user(caller: Caller) -> Caller:
+        # The Storage API acts with the user's own JWT, whatever else the caller carries: always
+        # `authenticated` with the user's claims, so the storage.objects policies decide.
+        return Caller.user(caller.claims, token=caller.token)
 
     def _token(self, caller: Caller, path: str, scope: str, seconds: int) -> str:
         now = int(time.time())
@@ -122,31 +127,17 @@ class LocalStorage:
         )
 
     def sign_upload(self, caller: Caller, path: str) -> SignedUrl:
-        # As the Storage API does: a test INSERT as the user, rolled back, so RLS decides.
-        with self._as_user(caller) as conn:
-            try:
-                conn.execute(
-                    "insert into storage.objects (bucket_id, name, owner, owner_id) values (%s, %s, %s, %s)",
-                    (BUCKET, path, caller.claims["sub"], caller.claims["sub"]),
-                )
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise HttpError(403, "avatar_not_allowed", "You may only upload your own avatar.") from exc
-            except psycopg.errors.UniqueViolation:
-                pass  # it exists: an upsert, which the update policy allows for the owner
-            finally:
-                conn.rollback()
+        # As the Storage API does: a trial INSERT as the user, rolled back, so RLS decides. An existing
+        # object counts as allowed: the upload is then an upsert, which the update policy decides.
+        if not self._storage_api("can_insert_object", self._user(caller), bucket_id=BUCKET, name=path):
+            raise HttpError(403, "avatar_not_allowed", "You may only upload your own avatar.")
         token = self._token(caller, path, "upload", UPLOAD_SECONDS)
         return SignedUrl(
             f"{self.base}/object/upload/sign/{BUCKET}/{path}?token={token}", token, UPLOAD_SECONDS
         )
 
     def sign_download(self, caller: Caller, path: str) -> SignedUrl:
-        with self._as_user(caller) as conn:
-            visible = conn.execute(
-                "select 1 from storage.objects where bucket_id = %s and name = %s", (BUCKET, path)
-            ).fetchone()
-            conn.rollback()
-        if not visible:
+        if not self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
             raise HttpError(404, "avatar_not_found", "No avatar has been uploaded yet.")
         token = self._token(caller, path, "download", DOWNLOAD_SECONDS)
         return SignedUrl(f"{self.base}/object/sign/{BUCKET}/{path}?token={token}", None, DOWNLOAD_SECONDS)
@@ -174,24 +165,11 @@ class LocalStorage:
             "contentLength": len(data),
             "cacheControl": "max-age=3600",
         }
-        with psycopg.connect(self._database_url) as conn:
-            conn.execute("set local role service_role")
-            conn.execute(
-                """
-                insert into storage.objects (bucket_id, name, owner, owner_id, metadata)
-                values (%s, %s, %s, %s, %s)
-                on conflict (bucket_id, name) do update
-                set metadata = excluded.metadata, owner = excluded.owner, owner_id = excluded.owner_id,
-                    updated_at = now()
-                """,
-                (BUCKET, path, owner, owner, json.dumps(metadata)),
-            )
+        # The signed URL's token was verified: the Storage API writes the row in its privileged mode.
+        self._storage_api(
+            "upsert_object", Caller.service(), bucket_id=BUCKET, name=path, owner_id=owner, metadata=metadata
+        )
 
     def content_type(self, path: str) -> str:
-        with psycopg.connect(self._database_url) as conn:
-            conn.execute("set local role service_role")
-            row = conn.execute(
-                "select metadata ->> 'mimetype' from storage.objects where bucket_id = %s and name = %s",
-                (BUCKET, path),
-            ).fetchone()
-        return str(row[0]) if row and row[0] else "application/octet-stream"
+        mimetype = self._storage_api("object_mimetype", Caller.service(), bucket_id=BUCKET, name=path)
+        return str(mimetype) if mimetype else "application/octet-stream"
