@@ -201,7 +201,7 @@ def test_keys_and_urls_are_never_wrapped_off_a_terminal(stack: LocalStack) -> No
             lines.append(line.rstrip("\n"))
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        server.communicate(timeout=30)  # waits, and closes the pipes
     expected = LocalStack().env(port)
     printed = dict(line.removeprefix("• ").split("=", 1) for line in lines if line.startswith("• SUPABASE_"))
     assert printed["SUPABASE_ANON_KEY"] == expected["SUPABASE_ANON_KEY"]

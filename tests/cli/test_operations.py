@@ -383,7 +383,7 @@ def test_doctor_names_what_an_ai_setting_lacks(stack: LocalStack) -> None:
 def test_doctor_catches_a_key_the_app_would_refuse(stack: LocalStack, an_admin: User) -> None:
     """A stale key from an earlier stack, or one signed with another secret, is refused by the app's
     apikey check: doctor must say so instead of passing."""
-    forged = tokens.api_key("anon", "some-other-secret")
+    forged = tokens.api_key("anon", "another-secret-another-secret-32b")
     found = checks(run("doctor", "--json", env={"SUPABASE_ANON_KEY": forged}))
     assert found["api keys"]["status"] == "fail", found["api keys"]
     assert "SUPABASE_ANON_KEY" in found["api keys"]["detail"]
