@@ -72,7 +72,7 @@ select isnt_definer('public', 'create_payment', array['text', 'text', 'text'], '
 select throws_ok(
   $$ insert into public.payments (user_id, plan_code, provider, amount_minor, currency, order_id, expires_at)
      values (tests.get_supabase_uid('pay-alice'), 'PRO', 'paypal', 900, 'USD', 'X-1', now()) $$,
-  '23514', null, 'the provider is one of the five supported'
+  '23503', null, 'the provider is one of public.payment_providers (a foreign key)'
 );
 select throws_ok(
   $$ insert into public.payments (user_id, plan_code, provider, amount_minor, currency, order_id, expires_at)

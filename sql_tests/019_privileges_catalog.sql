@@ -8,7 +8,7 @@
 -- `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(30);
+select plan(31);
 
 -- The reviewed allow-list ----------------------------------------------------------------------------------
 -- Each entry: a public function app clients call through PostgREST, and the API roles that may call it.
@@ -203,6 +203,14 @@ insert into reviewed_helper (signature, roles, why) values
   'private.revert_refunded_plan(public.payments,timestamptz)', '{service_role}',
   'public.apply_payment_event (invoker helper: runs as the service role)'
 ),
+(
+  'private.payment_transition(text,text)', '{service_role}',
+  'public.apply_payment_event (invoker: runs as the service role): the transition table'
+),
+(
+  'private.webhook_event_claimable(text,timestamptz)', '{service_role}',
+  'public.apply_payment_event and public.claim_webhook_event (invoker): the ledger takeover rule'
+),
 ('private.latest_migration_version()', '{service_role}', 'public.health'),
 ('private.reserve_ai_usage(uuid,integer,timestamptz)', '{service_role}', 'public.reserve_ai_usage'),
 ('private.run_billing_cycle(timestamptz)', '{service_role}', 'public.run_billing_cycle');
@@ -352,6 +360,26 @@ where
   regexp_replace(e.expr, 'SELECT\s+\(*\s*auth\.(uid|jwt|role)\(\)', 'SELECT wrapped', 'gi')
   ~* 'auth\.(uid|jwt|role)\(\)';
 
+-- Foreign keys in public and private without an index that starts with their columns (a partial index does
+-- not count: it cannot find every referencing row). Reviewed exception: private.settings is a single row, so
+-- its currency reference needs no index.
+create temporary view unindexed_foreign_key as
+select format('%s (%s)', c.conrelid::regclass, c.conname) as foreign_key
+from pg_catalog.pg_constraint as c
+inner join pg_catalog.pg_class as r on c.conrelid = r.oid
+where
+  c.contype = 'f'
+  and r.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+  and c.conname not in ('settings_default_currency_fkey')
+  and not exists (
+    select 1 from pg_catalog.pg_index as i
+    where
+      i.indrelid = c.conrelid
+      and i.indpred is null
+      and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+      and c.conkey @> (i.indkey::int2[])[0:cardinality(c.conkey) - 1]
+  );
+
 -- On the real catalog ---------------------------------------------------------------------------------------
 select is_empty(
   $$ select l.signature from reviewed_rpc as l
@@ -439,20 +467,8 @@ select is_empty(
        and exists (select 1 from aclexplode(c.relacl) as a where a.grantee = 0) $$,
   'no table, view or sequence in public or private grants anything to PUBLIC'
 );
--- Reviewed exception: private.settings is a single row, so its currency reference needs no index.
 select is_empty(
-  $$ select format('%s (%s)', c.conrelid::regclass, c.conname)
-     from pg_catalog.pg_constraint as c
-     inner join pg_catalog.pg_class as r on c.conrelid = r.oid
-     where c.contype = 'f'
-       and r.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
-       and c.conname not in ('settings_default_currency_fkey')
-       and not exists (
-         select 1 from pg_catalog.pg_index as i
-         where i.indrelid = c.conrelid
-           and (i.indkey::int2 [])[0:cardinality(c.conkey) - 1] @> c.conkey
-           and c.conkey @> (i.indkey::int2 [])[0:cardinality(c.conkey) - 1]
-       ) $$,
+  $$ select f.foreign_key from unindexed_foreign_key as f $$,
   'every foreign key in public and private is covered by an index that starts with its columns'
 );
 
@@ -585,6 +601,22 @@ select set_eq(
   $$ select e.extension_name from extension_in_public as e $$,
   $$ values ('tsm_system_rows') $$,
   'the extension check sees an extension created in public'
+);
+
+-- A foreign key without an index, and one covered only by a partial index.
+create table private.catalog_test_refs (
+  id bigint primary key,
+  plain_code text references public.currencies (code),
+  partial_code text constraint catalog_test_refs_partial_fkey references public.currencies (code)
+);
+create index catalog_test_refs_partial_idx on private.catalog_test_refs (partial_code)
+where partial_code is not null;
+select set_eq(
+  $$ select f.foreign_key from unindexed_foreign_key as f $$,
+  $$ values
+       ('private.catalog_test_refs (catalog_test_refs_plain_code_fkey)'),
+       ('private.catalog_test_refs (catalog_test_refs_partial_fkey)') $$,
+  'the foreign-key check sees a foreign key without an index, and one only a partial index covers'
 );
 
 create table public.catalog_test_open (id bigint primary key);

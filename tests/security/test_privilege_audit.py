@@ -59,6 +59,7 @@ def test_anon_reaches_only_the_public_surface(current: dict[str, Any]) -> None:
     }
     assert anon_tables == {
         "public.currencies": ["SELECT"],
+        "public.payment_providers": ["SELECT"],
         "public.plan_prices": ["SELECT"],
         "public.plans": ["SELECT"],
     }
