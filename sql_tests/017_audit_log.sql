@@ -39,8 +39,8 @@ select function_privs_are(
   'authenticated cannot execute write_audit (it would append any entry under the caller''s name)'
 );
 select function_privs_are(
-  'private', 'write_audit', array['text', 'text', 'text', 'jsonb', 'jsonb'], 'service_role', array[]::text[],
-  'service_role cannot execute write_audit either: only definer functions call it'
+  'private', 'write_audit', array['text', 'text', 'text', 'jsonb', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role can execute write_audit (the operator RPCs, invoker, audit through it)'
 );
 select function_privs_are(
   'private', 'current_actor', array[]::text[], 'authenticated', array[]::text[],
@@ -264,9 +264,9 @@ select throws_ok(
   'a user cannot write an audit entry directly'
 );
 select tests.authenticate_as_service_role();
-select throws_ok(
-  $$ select private.write_audit('forged', 'tests', 'e-0') $$, '42501', null,
-  'nor can the service role (it writes entries through the RPCs that audit themselves)'
+select lives_ok(
+  $$ select private.write_audit('test.service-direct', 'tests', 'e-0') $$,
+  'the service role may (the operator RPCs, invoker, audit through it; it may insert into the log anyway)'
 );
 
 -- private.write_audit and current_actor as the admin RPCs use them: the caller's claims, the owner's role --
@@ -293,6 +293,7 @@ select results_eq(
      from recent_audit as a
      where a.entity = 'tests' and a.entity_id is not null order by a.id $$,
   $$ values
+       ('test.service-direct', 'service', null::uuid, 'e-0', null::jsonb, null::jsonb),
        ('test.user', 'user', tests.get_supabase_uid('au-alice'), 'e-1', null::jsonb, null::jsonb),
        (
          'test.admin', 'admin', tests.get_supabase_uid('au-admin'), 'e-2', '{"a": 1}'::jsonb,
@@ -300,7 +301,7 @@ select results_eq(
        ),
        ('test.service', 'service', null::uuid, 'e-3', null::jsonb, null::jsonb),
        ('test.system', 'system', null::uuid, 'e-4', null::jsonb, null::jsonb) $$,
-  'the actor comes from the request: user, admin (per user_roles), service, system'
+  'the actor comes from the request: service, user, admin (per user_roles), service, system'
 );
 
 select * from finish();

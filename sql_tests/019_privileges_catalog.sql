@@ -62,19 +62,7 @@ insert into reviewed_rpc (signature, roles, why) values
 -- issue 4: product features app clients call directly
 ('public.join_waitlist(text,text)', '{anon,authenticated}', 'the public waitlist form; rate-limited per IP'),
 ('public.my_ai_usage()', '{authenticated}', 'the caller''s own AI usage this month'),
-('public.update_profile(text,text)', '{authenticated}', 'the caller''s own name and avatar path'),
--- issue 7: the operator CLI's RPCs (20261122004000), each 403 unless user_roles says admin
-('public.operator_list_admins()', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_get_user(text)', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_list_plans()', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_get_payment(text)', '{authenticated}', 'admin only (private.require_admin)'),
-(
-  'public.operator_pending_payments(timestamptz,text,boolean,integer)', '{authenticated}',
-  'admin only (private.require_admin)'
-),
-('public.operator_replay_webhook_event(uuid)', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_get_rate_limit(text,text)', '{authenticated}', 'admin only (private.require_admin)'),
-('public.operator_diagnostics()', '{authenticated}', 'admin only (private.require_admin)');
+('public.update_profile(text,text)', '{authenticated}', 'the caller''s own name and avatar path');
 
 -- The reviewed allow-list of private helpers ---------------------------------------------------------------
 -- `private` is not exposed through PostgREST, but a grant there is still a grant: any session that can set
@@ -101,7 +89,7 @@ insert into reviewed_helper (signature, roles, why) values
 ),
 ('private.my_ai_usage()', '{authenticated}', 'definer half of public.my_ai_usage (invoker)'),
 ('private.update_profile(text,text)', '{authenticated}', 'definer half of public.update_profile (invoker)'),
--- the definer halves of the admin and operator RPCs, whose public wrappers admins and the service role call;
+-- the definer halves of the admin RPCs, whose public wrappers admins and the service role call;
 -- each starts with private.require_admin (which itself needs no grant: only definers call it)
 (
   'private.admin_set_role(text,text)', '{authenticated,service_role}',
@@ -144,37 +132,22 @@ insert into reviewed_helper (signature, roles, why) values
   'private.admin_upsert_plan(text,text,text,jsonb,bigint,integer,integer,text,boolean,text,integer)',
   '{authenticated,service_role}', 'definer half of public.admin_upsert_plan'
 ),
+-- the definer halves the operator RPCs kept (20261204001020): the service role lacks what they read
 (
-  'private.operator_list_admins()', '{authenticated,service_role}',
-  'definer half of public.operator_list_admins'
+  'private.operator_list_admins()', '{service_role}',
+  'definer half of public.operator_list_admins: reads auth.users'
 ),
 (
-  'private.operator_get_user(text)', '{authenticated,service_role}',
-  'definer half of public.operator_get_user'
+  'private.operator_get_user(text)', '{service_role}',
+  'definer half of public.operator_get_user: reads auth.users'
 ),
 (
-  'private.operator_list_plans()', '{authenticated,service_role}',
-  'definer half of public.operator_list_plans'
+  'private.operator_get_payment(text)', '{service_role}',
+  'definer half of public.operator_get_payment: reads auth.users'
 ),
 (
-  'private.operator_get_payment(text)', '{authenticated,service_role}',
-  'definer half of public.operator_get_payment'
-),
-(
-  'private.operator_pending_payments(timestamptz,text,boolean,integer)', '{authenticated,service_role}',
-  'definer half of public.operator_pending_payments'
-),
-(
-  'private.operator_replay_webhook_event(uuid)', '{authenticated,service_role}',
-  'definer half of public.operator_replay_webhook_event'
-),
-(
-  'private.operator_get_rate_limit(text,text)', '{authenticated,service_role}',
-  'definer half of public.operator_get_rate_limit'
-),
-(
-  'private.operator_diagnostics()', '{authenticated,service_role}',
-  'definer half of public.operator_diagnostics'
+  'private.operator_diagnostics()', '{service_role}',
+  'definer half of public.operator_diagnostics: reads cron.job'
 ),
 -- what the service RPCs, which are invoker and run as service_role, call
 (
@@ -211,6 +184,12 @@ insert into reviewed_helper (signature, roles, why) values
   'private.webhook_event_claimable(text,timestamptz)', '{service_role}',
   'public.apply_payment_event and public.claim_webhook_event (invoker): the ledger takeover rule'
 ),
+(
+  'private.write_audit(text,text,text,jsonb,jsonb)', '{service_role}',
+  'the operator RPCs (invoker, service role only) audit each call; the service role may insert into '
+  || 'private.audit_logs anyway'
+),
+('private.page_size(integer)', '{service_role}', 'public.operator_pending_payments: a pure function'),
 ('private.latest_migration_version()', '{service_role}', 'public.health'),
 ('private.reserve_ai_usage(uuid,integer,timestamptz)', '{service_role}', 'public.reserve_ai_usage'),
 ('private.run_billing_cycle(timestamptz)', '{service_role}', 'public.run_billing_cycle');

@@ -85,14 +85,15 @@ def test_anon_reaches_one_private_helper(current: dict[str, Any]) -> None:
 
 def test_helpers_that_read_secrets_or_other_users_are_not_callable(current: dict[str, Any]) -> None:
     """The settings row (admin bootstrap list), audit writes, and questions about any user's role or plan:
-    only definer functions call these, so no API role may, except that the service RPCs (invoker, run as
-    service_role) read the settings, which hold no salt."""
+    only definer functions call these, so no API role may, except for the service role's invoker RPCs: they
+    read the settings (which hold no salt), and the operator RPCs audit each call (the service role may
+    insert into the audit log anyway)."""
     functions = current["functions"]
     assert functions["private.is_admin(uid uuid)"]["execute"] == []
     assert functions["private.effective_plan(uid uuid)"]["execute"] == []
     assert functions["private.require_admin()"]["execute"] == []
     write_audit = next(name for name in functions if name.startswith("private.write_audit("))
-    assert functions[write_audit]["execute"] == []
+    assert functions[write_audit]["execute"] == ["service_role"]
     assert functions["private.current_settings()"]["execute"] == ["service_role"]
 
 
