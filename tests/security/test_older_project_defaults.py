@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.security.privileges import ALLOWLIST, snapshot_of
+from tests.security.privileges import ALLOWLIST, grants, snapshot_of
 from thinbase.local.stack import LocalStack
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "supabase/migrations"
@@ -83,7 +83,7 @@ def differences(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, 
 
 
 def test_an_older_project_ends_with_exactly_the_allowlist(stack: LocalStack) -> None:
-    reviewed: dict[str, Any] = json.loads(ALLOWLIST.read_text())
+    reviewed = grants(json.loads(ALLOWLIST.read_text()))
     with psycopg.connect(stack.superuser_conninfo(), row_factory=dict_row) as conn:
         try:
             conn.execute(OLDER_PROJECT)
