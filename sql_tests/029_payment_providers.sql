@@ -3,7 +3,7 @@
 -- it; a new provider is a row. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(26);
+select plan(27);
 
 do $$ begin perform tests.create_supabase_user('pp-alice'); end $$;
 
@@ -141,9 +141,16 @@ select throws_ok(
   $$ select * from public.apply_payment_event('paypal', 't029-k5', 'x', 'T029-X', 'paid', 900, 'USD') $$,
   '22023', 'invalid_argument', 'so does apply_payment_event'
 );
+select throws_ok(
+  $$ select * from public.apply_payment_event(
+       'paypal', 't029-k6', 'x', (select p.order_id from public.payments as p where p.provider = 't029_sixth'),
+       'paid', 900, 'USD'
+     ) $$,
+  '22023', 'invalid_argument', 'also for an order id that names a payment (of another provider)'
+);
 select tests.clear_authentication();
 select is_empty(
-  $$ select 1 from private.webhook_events as e where e.event_key in ('t029-k4', 't029-k5') $$,
+  $$ select 1 from private.webhook_events as e where e.event_key in ('t029-k4', 't029-k5', 't029-k6') $$,
   'a refused provider leaves nothing in the ledger'
 );
 select results_eq(

@@ -2059,10 +2059,6 @@ begin
     raise exception using errcode = '22023', message = 'invalid_argument',
       detail = 'order_id or provider_reference is required';
   end if;
-  if not exists (select 1 from public.payment_providers as pp where pp.code = provider) then
-    raise exception using errcode = '22023', message = 'invalid_argument',
-      detail = format('unknown provider %L', provider);
-  end if;
 
   -- Find the payment through what our server set: the provider's reference first, else our order id.
   if provider_reference is not null then
@@ -2073,6 +2069,15 @@ begin
   if payment.id is null and order_id is not null then
     select p.* into payment from public.payments as p where p.order_id = apply_payment_event.order_id
     for update;
+  end if;
+  -- An unknown provider is refused before anything is written. A payment of the event's provider proves it
+  -- known (payments.provider references the table), which spares the usual path a query; the outer test is
+  -- a simple expression, evaluated without the executor.
+  if payment.provider is distinct from provider then
+    if not exists (select 1 from public.payment_providers as pp where pp.code = provider) then
+      raise exception using errcode = '22023', message = 'invalid_argument',
+        detail = format('unknown provider %L', provider);
+    end if;
   end if;
 
   -- Decide, without writing anything yet.
