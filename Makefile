@@ -64,6 +64,7 @@ dev: stack
 lint: stack
 	$(VENV)/bin/sqlfluff lint --processes 2 supabase/migrations sql_tests
 	$(THINBASE) db lint
+	$(THINBASE) db schema --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 

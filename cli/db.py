@@ -1,8 +1,9 @@
-"""`thinbase db …`: the schema — push it, compare it with the target's history, generate types, lint it and
-run its pgTAP tests."""
+"""`thinbase db …`: the schema — push it, compare it with the target's history, generate types, lint it, run
+its pgTAP tests and write the current schema (supabase/schema.sql)."""
 
 from __future__ import annotations
 
+import difflib
 import enum
 import os
 import subprocess
@@ -15,15 +16,17 @@ import typer
 
 from thinbase.cli import target as targets
 from thinbase.cli.common import JsonOption, resolve_target, session
-from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
+from thinbase.cli.output import ExitCode, emit_json, fail, printable, progress, progress_bar, table
 from thinbase.errors import ConfigurationError, StackError, SupabaseCliMissing
 from thinbase.local import migrations
+from thinbase.local import schema as current_schema
 from thinbase.local.paths import ROOT, SQL_TESTS_DIR, require_project
 from thinbase.local.stack import LocalStack
 from thinbase.local.supabase_cli import run_supabase, stream_supabase
 
 app = typer.Typer(
-    help="The database schema: push migrations, compare with the target's history, types, lint, tests."
+    help="The database schema: push migrations, compare with the target's history, types, lint, tests, "
+    "the current schema."
 )
 
 LINTED_SCHEMAS = "public,private"
@@ -98,6 +101,53 @@ def run_tests(
         )
     if result.returncode != 0:
         raise typer.Exit(int(ExitCode.FAILURE))
+
+
+@app.command("schema")
+def write_schema(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 4 when the file differs from the local stack."),
+    ] = False,
+    file: Annotated[
+        Path, typer.Option("--file", help="The schema file to write or check.", show_default=True)
+    ] = current_schema.SCHEMA_FILE,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the current schema of `public` and `private`, dumped from the migrated local stack, to
+    supabase/schema.sql: one file to read what the migrations add up to (grants are in the privilege
+    allow-list). With --check (part of `make lint`), write nothing and exit 4 when the file is stale."""
+    try:
+        text = current_schema.dump()
+    except StackError as exc:
+        fail(str(exc), hint="run `thinbase local up` first", as_json=as_json)
+    report = {"file": str(file), "lines": text.count("\n"), "checked": check}
+    if not check:
+        file.write_text(text)
+        if as_json:
+            emit_json({**report, "written": True, "up_to_date": True})
+        progress(f"wrote {file} ({report['lines']} lines)")
+        return
+    committed = file.read_text() if file.is_file() else ""
+    if committed == text:
+        if as_json:
+            emit_json({**report, "written": False, "up_to_date": True})
+        progress(f"{file} is up to date")
+        return
+    message = f"{file} differs from the schema the migrations give (the local stack)"
+    if as_json:
+        emit_json({**report, "written": False, "up_to_date": False}, failed=(ExitCode.DRIFT, message))
+    diff = difflib.unified_diff(
+        committed.splitlines(), text.splitlines(), str(file), "the local stack", lineterm=""
+    )
+    lines = [printable(line) for line in diff]
+    sys.stderr.write("\n".join(lines[:40] + (["…"] if len(lines) > 40 else [])) + "\n")
+    fail(
+        message,
+        hint="run `thinbase db schema` and commit the file (after `thinbase local reset -y` if you changed a "
+        "migration you had applied)",
+        code=ExitCode.DRIFT,
+    )
 
 
 # -- status and push -------------------------------------------------------------------------------------

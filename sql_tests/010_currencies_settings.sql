@@ -2,7 +2,7 @@
 -- the one-row operator settings SQL reads. Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(46);
+select plan(36);
 
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('public', 'currencies', 'public.currencies exists');
@@ -10,22 +10,6 @@ select has_table('private', 'settings', 'private.settings exists');
 select tests.rls_enabled('public', 'currencies');
 select tests.rls_enabled('private', 'settings');
 
-select table_privs_are('public', 'currencies', 'anon', array['SELECT'], 'anon may only read currencies');
-select table_privs_are(
-  'public', 'currencies', 'authenticated', array['SELECT'], 'authenticated may only read currencies'
-);
-select table_privs_are(
-  'public', 'currencies', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role may read and write currencies (no truncate, references or trigger)'
-);
-select table_privs_are('private', 'settings', 'anon', array[]::text[], 'anon has no privilege on settings');
-select table_privs_are(
-  'private', 'settings', 'authenticated', array[]::text[], 'authenticated has no privilege on settings'
-);
-select table_privs_are(
-  'private', 'settings', 'service_role', array['SELECT', 'UPDATE'],
-  'service_role may read and update settings, never insert or delete the row'
-);
 
 -- Currencies: the exponents that matter -----------------------------------------------------------------
 select results_eq(
@@ -169,22 +153,6 @@ select throws_ok(
 );
 
 -- Function access ---------------------------------------------------------------------------------------
-select function_privs_are(
-  'private', 'current_settings', array[]::text[], 'anon', array[]::text[],
-  'anon cannot execute private.current_settings()'
-);
-select function_privs_are(
-  'private', 'current_settings', array[]::text[], 'authenticated', array[]::text[],
-  'authenticated cannot execute private.current_settings()'
-);
-select function_privs_are(
-  'private', 'current_settings', array[]::text[], 'service_role', array['EXECUTE'],
-  'service_role can execute private.current_settings()'
-);
-select function_privs_are(
-  'private', 'touch_updated_at', array[]::text[], 'authenticated', array[]::text[],
-  'the updated_at trigger function is not callable by API roles'
-);
 select is_definer(
   'private', 'current_settings', array[]::text[],
   'current_settings() is security definer (API roles cannot read private.settings themselves)'

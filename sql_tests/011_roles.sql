@@ -4,7 +4,7 @@
 -- role (`set local role postgres` after authenticating). Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(45);
+select plan(37);
 
 do $$
 begin
@@ -19,16 +19,6 @@ $$;
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('public', 'user_roles', 'public.user_roles exists');
 select tests.rls_enabled('public', 'user_roles');
-select table_privs_are(
-  'public', 'user_roles', 'anon', array[]::text[], 'anon has no privilege on user_roles'
-);
-select table_privs_are(
-  'public', 'user_roles', 'authenticated', array['SELECT'], 'authenticated may only read user_roles'
-);
-select table_privs_are(
-  'public', 'user_roles', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role may read and write user_roles'
-);
 select policies_are('public', 'user_roles', array['user_roles_select_own'], 'user_roles has one policy');
 select policy_roles_are(
   'public', 'user_roles', 'user_roles_select_own', array['authenticated'], 'the policy is for authenticated'
@@ -171,24 +161,6 @@ select throws_ok(
 );
 
 -- Function access ---------------------------------------------------------------------------------------
-select function_privs_are(
-  'private', 'is_admin', array['uuid'], 'anon', array[]::text[], 'anon cannot execute is_admin()'
-);
-select function_privs_are(
-  'private', 'is_admin', array['uuid'], 'authenticated', array[]::text[],
-  'authenticated cannot execute is_admin() (no policy or invoker function calls it)'
-);
-select function_privs_are(
-  'private', 'is_admin', array['uuid'], 'service_role', array[]::text[],
-  'service_role cannot execute is_admin()'
-);
-select function_privs_are(
-  'private', 'require_admin', array[]::text[], 'anon', array[]::text[], 'anon cannot execute require_admin()'
-);
-select function_privs_are(
-  'private', 'require_admin', array[]::text[], 'service_role', array[]::text[],
-  'service_role cannot execute require_admin() (the admin RPCs'' definer halves call it as their owner)'
-);
 select is_definer('private', 'is_admin', array['uuid'], 'is_admin() is security definer');
 select volatility_is('private', 'is_admin', array['uuid'], 'stable', 'is_admin() is stable');
 

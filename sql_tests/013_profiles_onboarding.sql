@@ -3,31 +3,11 @@
 -- Runs as `postgres`; everything is rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(57);
+select plan(51);
 
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('public', 'profiles', 'public.profiles exists');
 select tests.rls_enabled('public', 'profiles');
-select table_privs_are('public', 'profiles', 'anon', array[]::text[], 'anon has no privilege on profiles');
-select table_privs_are(
-  'public', 'profiles', 'authenticated', array['SELECT'],
-  'authenticated may read profiles (table-wide) and nothing else table-wide'
-);
-select column_privs_are(
-  'public', 'profiles', 'full_name', 'authenticated', array['SELECT', 'UPDATE'],
-  'authenticated may update full_name (column grant) besides reading it'
-);
-select ok(
-  not has_column_privilege('authenticated', 'public.profiles', 'avatar_url', 'UPDATE')
-  and not has_column_privilege('authenticated', 'public.profiles', 'avatar_path', 'UPDATE')
-  and not has_column_privilege('authenticated', 'public.profiles', 'id', 'UPDATE')
-  and not has_column_privilege('authenticated', 'public.profiles', 'created_at', 'UPDATE'),
-  'authenticated may not update id, avatar_path, avatar_url or created_at'
-);
-select table_privs_are(
-  'public', 'profiles', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role may read and write profiles'
-);
 select policies_are(
   'public', 'profiles', array['profiles_select_own', 'profiles_update_own'],
   'profiles has a select and an update policy'
@@ -50,10 +30,6 @@ select is(
 select is_definer(
   'private', 'handle_new_user', array[]::text[],
   'handle_new_user is security definer (Supabase Auth inserts as supabase_auth_admin)'
-);
-select function_privs_are(
-  'private', 'handle_new_user', array[]::text[], 'authenticated', array[]::text[],
-  'nobody calls handle_new_user directly'
 );
 
 -- Onboarding --------------------------------------------------------------------------------------------

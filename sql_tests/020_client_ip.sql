@@ -4,7 +4,7 @@
 -- lower-case names. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(76);
+select plan(64);
 
 -- Settings -------------------------------------------------------------------------------------------------
 select results_eq(
@@ -50,50 +50,7 @@ select throws_ok(
 -- join_waitlist reaches all three through its definer half, which needs no grant to its callers; the
 -- contact form's public.record_contact_submission is invoker and runs as service_role (hash_ip and
 -- normalize_email). Nothing that runs as an API role calls request_client_ip.
-select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'anon', array[]::text[],
-  'anon cannot execute request_client_ip'
-);
-select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'authenticated', array[]::text[],
-  'authenticated cannot execute request_client_ip'
-);
-select function_privs_are(
-  'private', 'request_client_ip', array[]::text[], 'service_role', array[]::text[],
-  'service_role cannot execute request_client_ip'
-);
-select function_privs_are(
-  'private', 'hash_ip', array['text'], 'anon', array[]::text[], 'anon cannot execute hash_ip'
-);
-select function_privs_are(
-  'private', 'hash_ip', array['text'], 'authenticated', array[]::text[],
-  'authenticated cannot execute hash_ip'
-);
-select function_privs_are(
-  'private', 'hash_ip', array['text'], 'service_role', array['EXECUTE'],
-  'service_role can execute hash_ip (record_contact_submission)'
-);
-select function_privs_are(
-  'private', 'normalize_email', array['text'], 'anon', array[]::text[], 'anon cannot execute normalize_email'
-);
-select function_privs_are(
-  'private', 'normalize_email', array['text'], 'authenticated', array[]::text[],
-  'authenticated cannot execute normalize_email'
-);
-select function_privs_are(
-  'private', 'normalize_email', array['text'], 'service_role', array['EXECUTE'],
-  'service_role can execute normalize_email (record_contact_submission)'
-);
 -- The salt: readable by no API role, and no longer part of the settings row the service RPCs read.
-select table_privs_are(
-  'private', 'ip_hash_salt', 'anon', array[]::text[], 'anon has no privilege on the salt'
-);
-select table_privs_are(
-  'private', 'ip_hash_salt', 'authenticated', array[]::text[], 'authenticated has no privilege on the salt'
-);
-select table_privs_are(
-  'private', 'ip_hash_salt', 'service_role', array[]::text[], 'service_role has no privilege on the salt'
-);
 select hasnt_column(
   'private', 'settings', 'ip_hash_salt',
   'the settings row (service_role reads it, current_settings() returns it) holds no salt'

@@ -3,7 +3,7 @@
 -- a salted hash of the IP is stored. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(59);
+select plan(50);
 
 -- The local stack is shared with the other suites (pytest leaves users' rows behind). What this file counts
 -- is its own rows, so it starts from empty tables; the deletes roll back with everything else.
@@ -22,16 +22,6 @@ where user_id = tests.get_supabase_uid('wl-admin');
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('public', 'waitlist', 'public.waitlist exists');
 select tests.rls_enabled('public', 'waitlist');
-select table_privs_are(
-  'public', 'waitlist', 'anon', array[]::text[], 'anon has no privilege on the waitlist'
-);
-select table_privs_are(
-  'public', 'waitlist', 'authenticated', array[]::text[], 'authenticated has no privilege on the waitlist'
-);
-select table_privs_are(
-  'public', 'waitlist', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role may read and write the waitlist'
-);
 select policies_are('public', 'waitlist', array[]::text[], 'no policy: no API role reads the waitlist');
 select columns_are(
   'public', 'waitlist', array['id', 'email', 'source', 'ip_hash', 'created_at'],
@@ -48,29 +38,6 @@ select is(
 select col_type_is('public', 'waitlist', 'ip_hash', 'bytea', 'the IP hash is bytes');
 select col_is_unique('public', 'waitlist', array['email'], 'an address is on the list once');
 
-select function_privs_are(
-  'public', 'join_waitlist', array['text', 'text'], 'anon', array['EXECUTE'], 'anon can execute join_waitlist'
-);
-select function_privs_are(
-  'public', 'join_waitlist', array['text', 'text'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute join_waitlist'
-);
-select function_privs_are(
-  'public', 'join_waitlist', array['text', 'text'], 'service_role', array[]::text[],
-  'service_role does not need join_waitlist'
-);
-select function_privs_are(
-  'private', 'join_waitlist', array['text', 'text'], 'anon', array['EXECUTE'],
-  'anon can execute the private half (called by the invoker RPC)'
-);
-select function_privs_are(
-  'private', 'join_waitlist', array['text', 'text'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute the private half'
-);
-select function_privs_are(
-  'private', 'join_waitlist', array['text', 'text'], 'service_role', array[]::text[],
-  'service_role cannot execute the private half'
-);
 select isnt_definer('public', 'join_waitlist', array['text', 'text'], 'public.join_waitlist is invoker');
 select is_definer('private', 'join_waitlist', array['text', 'text'], 'private.join_waitlist is definer');
 

@@ -4,7 +4,7 @@
 -- Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(70);
+select plan(64);
 
 do $$
 begin
@@ -245,30 +245,6 @@ select cmp_ok(
 select tests.clear_authentication();
 
 -- update_profile ------------------------------------------------------------------------------------
-select function_privs_are(
-  'public', 'update_profile', array['text', 'text'], 'anon', array[]::text[],
-  'anon cannot execute update_profile'
-);
-select function_privs_are(
-  'public', 'update_profile', array['text', 'text'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute update_profile'
-);
-select function_privs_are(
-  'public', 'update_profile', array['text', 'text'], 'service_role', array[]::text[],
-  'service_role cannot execute update_profile (it is about the caller)'
-);
-select function_privs_are(
-  'private', 'update_profile', array['text', 'text'], 'anon', array[]::text[],
-  'anon cannot execute the private half'
-);
-select function_privs_are(
-  'private', 'update_profile', array['text', 'text'], 'authenticated', array['EXECUTE'],
-  'authenticated can execute the private half'
-);
-select function_privs_are(
-  'private', 'update_profile', array['text', 'text'], 'service_role', array[]::text[],
-  'service_role cannot execute the private half'
-);
 select isnt_definer('public', 'update_profile', array['text', 'text'], 'public.update_profile is invoker');
 select is_definer('private', 'update_profile', array['text', 'text'], 'private.update_profile is definer');
 

@@ -3,7 +3,7 @@
 -- it determined), sends it, and marks it sent or failed. Service role only. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(66);
+select plan(54);
 
 -- The local stack is shared with the other suites (pytest leaves users' rows behind). What this file counts
 -- is its own rows, so it starts from empty tables; the deletes roll back with everything else.
@@ -19,17 +19,6 @@ grant select, insert on submitted to service_role;
 -- Shape and access rules ------------------------------------------------------------------------------
 select has_table('private', 'contact_submissions', 'private.contact_submissions exists');
 select tests.rls_enabled('private', 'contact_submissions');
-select table_privs_are(
-  'private', 'contact_submissions', 'anon', array[]::text[], 'anon has no privilege on contact submissions'
-);
-select table_privs_are(
-  'private', 'contact_submissions', 'authenticated', array[]::text[],
-  'authenticated has no privilege on contact submissions'
-);
-select table_privs_are(
-  'private', 'contact_submissions', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role may read and write contact submissions'
-);
 select hasnt_column('private', 'contact_submissions', 'ip', 'no plain IP column');
 select col_type_is('private', 'contact_submissions', 'ip_hash', 'bytea', 'the client IP is kept as a hash');
 select has_index(
@@ -37,42 +26,6 @@ select has_index(
   'unsent submissions are indexed by age'
 );
 
-select function_privs_are(
-  'public', 'record_contact_submission', array['text', 'text', 'text', 'text'], 'anon', array[]::text[],
-  'anon cannot execute record_contact_submission (the edge app records, after its own checks)'
-);
-select function_privs_are(
-  'public', 'record_contact_submission', array['text', 'text', 'text', 'text'], 'authenticated',
-  array[]::text[], 'authenticated cannot execute record_contact_submission'
-);
-select function_privs_are(
-  'public', 'record_contact_submission', array['text', 'text', 'text', 'text'], 'service_role',
-  array['EXECUTE'], 'service_role can execute record_contact_submission'
-);
-select function_privs_are(
-  'public', 'mark_contact_submission', array['uuid', 'text', 'text', 'text'], 'anon', array[]::text[],
-  'anon cannot execute mark_contact_submission'
-);
-select function_privs_are(
-  'public', 'mark_contact_submission', array['uuid', 'text', 'text', 'text'], 'authenticated',
-  array[]::text[], 'authenticated cannot execute mark_contact_submission'
-);
-select function_privs_are(
-  'public', 'mark_contact_submission', array['uuid', 'text', 'text', 'text'], 'service_role',
-  array['EXECUTE'], 'service_role can execute mark_contact_submission'
-);
-select function_privs_are(
-  'public', 'list_unsent_contact_submissions', array['integer'], 'anon', array[]::text[],
-  'anon cannot execute list_unsent_contact_submissions'
-);
-select function_privs_are(
-  'public', 'list_unsent_contact_submissions', array['integer'], 'authenticated', array[]::text[],
-  'authenticated cannot execute list_unsent_contact_submissions'
-);
-select function_privs_are(
-  'public', 'list_unsent_contact_submissions', array['integer'], 'service_role', array['EXECUTE'],
-  'service_role can execute list_unsent_contact_submissions'
-);
 select isnt_definer(
   'public', 'record_contact_submission', array['text', 'text', 'text', 'text'],
   'record_contact_submission is invoker'

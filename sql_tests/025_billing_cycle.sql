@@ -5,7 +5,7 @@
 -- Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(43);
+select plan(37);
 
 do $$
 begin
@@ -116,30 +116,6 @@ grant insert on cycle to service_role;
 grant execute on function pg_temp.run_cycle(text, timestamptz) to service_role;
 
 -- Shape and access rules ------------------------------------------------------------------------------
-select function_privs_are(
-  'public', 'run_billing_cycle', array['timestamptz'], 'anon', array[]::text[],
-  'anon cannot execute run_billing_cycle'
-);
-select function_privs_are(
-  'public', 'run_billing_cycle', array['timestamptz'], 'authenticated', array[]::text[],
-  'authenticated cannot execute run_billing_cycle'
-);
-select function_privs_are(
-  'public', 'run_billing_cycle', array['timestamptz'], 'service_role', array['EXECUTE'],
-  'service_role can execute run_billing_cycle'
-);
-select function_privs_are(
-  'private', 'run_billing_cycle', array['timestamptz'], 'anon', array[]::text[],
-  'anon cannot execute private.run_billing_cycle'
-);
-select function_privs_are(
-  'private', 'run_billing_cycle', array['timestamptz'], 'authenticated', array[]::text[],
-  'authenticated cannot execute private.run_billing_cycle'
-);
-select function_privs_are(
-  'private', 'run_billing_cycle', array['timestamptz'], 'service_role', array['EXECUTE'],
-  'service_role can execute private.run_billing_cycle'
-);
 select isnt_definer(
   'public', 'run_billing_cycle', array['timestamp with time zone'], 'public.run_billing_cycle is invoker'
 );

@@ -3,32 +3,11 @@
 -- in pytest. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(21);
+select plan(15);
 
 do $$ begin perform tests.create_supabase_user('hc-alice'); end $$;
 
 -- health() ----------------------------------------------------------------------------------------------
-select function_privs_are(
-  'public', 'health', array[]::text[], 'anon', array[]::text[], 'anon cannot execute health'
-);
-select function_privs_are(
-  'public', 'health', array[]::text[], 'authenticated', array[]::text[], 'authenticated cannot execute health'
-);
-select function_privs_are(
-  'public', 'health', array[]::text[], 'service_role', array['EXECUTE'], 'service_role can execute health'
-);
-select function_privs_are(
-  'private', 'latest_migration_version', array[]::text[], 'anon', array[]::text[],
-  'anon cannot execute latest_migration_version'
-);
-select function_privs_are(
-  'private', 'latest_migration_version', array[]::text[], 'authenticated', array[]::text[],
-  'authenticated cannot execute latest_migration_version'
-);
-select function_privs_are(
-  'private', 'latest_migration_version', array[]::text[], 'service_role', array['EXECUTE'],
-  'service_role can execute latest_migration_version'
-);
 select isnt_definer('public', 'health', array[]::text[], 'health is invoker');
 select is_definer(
   'private', 'latest_migration_version', array[]::text[],

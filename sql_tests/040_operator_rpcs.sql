@@ -1,58 +1,11 @@
 -- The operator_* RPCs (the CLI's reads and the webhook replay) and the normalized input that
--- apply_payment_event now stores for replays: for signed-in admins and the service role, 403 for members,
--- refused by grant for anon; each call writes an audit entry. Runs as `postgres`; rolled back.
+-- apply_payment_event stores for replays: for the service role only (the CLI), refused by grant for anon and
+-- every signed-in user, admins included (20261204001020); each call writes an audit entry. Runs as
+-- `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(62);
+select plan(64);
 
--- Who may execute what ------------------------------------------------------------------------------------
-select results_eq(
-  $$ select
-       p.proname::text collate "default",
-       has_function_privilege('anon', p.oid, 'execute'),
-       has_function_privilege('authenticated', p.oid, 'execute'),
-       has_function_privilege('service_role', p.oid, 'execute'),
-       p.prosecdef
-     from pg_catalog.pg_proc as p
-     where p.pronamespace = 'public'::regnamespace and p.proname like 'operator\_%'
-     order by 1 $$,
-  $$ values
-       ('operator_diagnostics', false, true, true, false),
-       ('operator_get_payment', false, true, true, false),
-       ('operator_get_rate_limit', false, true, true, false),
-       ('operator_get_user', false, true, true, false),
-       ('operator_list_admins', false, true, true, false),
-       ('operator_list_plans', false, true, true, false),
-       ('operator_pending_payments', false, true, true, false),
-       ('operator_replay_webhook_event', false, true, true, false) $$,
-  'the eight operator RPCs: invoker, executable by authenticated (403 unless admin) and service_role'
-);
-select results_eq(
-  $$ select
-       count(*),
-       count(*) filter (
-         where p.prosecdef and not has_function_privilege('anon', p.oid, 'execute')
-           and coalesce('search_path=""' = any(p.proconfig), false)
-       )
-     from pg_catalog.pg_proc as p
-     where p.pronamespace = 'private'::regnamespace and p.proname like 'operator\_%' $$,
-  $$ values (8::bigint, 8::bigint) $$,
-  'each has a security definer half in private (search_path "") that anon cannot execute'
-);
-select results_eq(
-  $$ select
-       has_function_privilege('anon', p.oid, 'execute'),
-       has_function_privilege('authenticated', p.oid, 'execute'),
-       has_function_privilege('service_role', p.oid, 'execute'),
-       p.prosecdef
-     from pg_catalog.pg_proc as p
-     where p.oid = to_regprocedure(
-       'public.apply_payment_event(text,text,text,text,text,bigint,text,timestamptz,jsonb,text,text)'
-     )
-  $$,
-  $$ values (false, false, true, false) $$,
-  'apply_payment_event, replaced to store its input, keeps its grants: service_role only, invoker'
-);
 select col_type_is(
   'private', 'webhook_events', 'normalized', 'jsonb', 'the ledger has a normalized column (jsonb)'
 );
@@ -160,38 +113,60 @@ select
   (select coalesce(max(a.id), 0) from private.audit_logs as a) as audit_mark;
 grant select on ids to authenticated, service_role;
 
--- Members get 403 for every operator RPC; anon is refused by grant ------------------------------------------
-select tests.authenticate_as('op-bob');
+-- Signed-in users, admins included, and anon are refused by grant: only the CLI, as the service role, calls
+-- these ---------------------------------------------------------------------------------------------------
+select tests.authenticate_as('op-admin');
 select throws_ok(
-  $$ select * from public.operator_list_admins() $$, 'PT403', 'admin_required',
-  'member: operator_list_admins 403'
+  $$ select * from public.operator_list_admins() $$, '42501', null,
+  'admin: operator_list_admins refused by grant'
 );
 select throws_ok(
-  $$ select public.operator_get_user('op-bob@test.local') $$, 'PT403', 'admin_required',
-  'member: operator_get_user 403'
+  $$ select public.operator_get_user('op-bob@test.local') $$, '42501', null,
+  'admin: operator_get_user refused by grant'
 );
 select throws_ok(
-  $$ select * from public.operator_list_plans() $$, 'PT403', 'admin_required',
-  'member: operator_list_plans 403'
+  $$ select * from public.operator_list_plans() $$, '42501', null,
+  'admin: operator_list_plans refused by grant'
 );
 select throws_ok(
-  $$ select public.operator_get_payment('T040-B1') $$, 'PT403', 'admin_required',
-  'member: operator_get_payment 403'
+  $$ select public.operator_get_payment('T040-B1') $$, '42501', null,
+  'admin: operator_get_payment refused by grant'
 );
 select throws_ok(
-  $$ select * from public.operator_pending_payments() $$, 'PT403', 'admin_required',
-  'member: operator_pending_payments 403'
+  $$ select * from public.operator_pending_payments() $$, '42501', null,
+  'admin: operator_pending_payments refused by grant'
 );
 select throws_ok(
   $$ select * from public.operator_replay_webhook_event((select i.short_event from ids as i)) $$,
-  'PT403', 'admin_required', 'member: operator_replay_webhook_event 403'
+  '42501', null, 'admin: operator_replay_webhook_event refused by grant'
 );
 select throws_ok(
-  $$ select * from public.operator_get_rate_limit('t040-ns', 'subject-a') $$, 'PT403', 'admin_required',
-  'member: operator_get_rate_limit 403'
+  $$ select * from public.operator_get_rate_limit('t040-ns', 'subject-a') $$, '42501', null,
+  'admin: operator_get_rate_limit refused by grant'
 );
 select throws_ok(
-  $$ select public.operator_diagnostics() $$, 'PT403', 'admin_required', 'member: operator_diagnostics 403'
+  $$ select public.operator_diagnostics() $$, '42501', null, 'admin: operator_diagnostics refused by grant'
+);
+select throws_ok(
+  $$ select private.operator_get_user('op-bob@test.local') $$, '42501', null,
+  'admin: the definer half of operator_get_user refused by grant'
+);
+select throws_ok(
+  $$ select * from private.operator_list_admins() $$, '42501', null,
+  'admin: the definer half of operator_list_admins refused by grant'
+);
+select throws_ok(
+  $$ select private.operator_get_payment('T040-B1') $$, '42501', null,
+  'admin: the definer half of operator_get_payment refused by grant'
+);
+select throws_ok(
+  $$ select private.operator_diagnostics() $$, '42501', null,
+  'admin: the definer half of operator_diagnostics refused by grant'
+);
+select tests.authenticate_as('op-bob');
+select throws_ok(
+  $$ select public.operator_get_user('op-bob@test.local') $$, '42501', null,
+  'member: operator_get_user refused by grant'
 );
 select tests.authenticate_as_anon();
 select throws_ok(
@@ -237,7 +212,7 @@ select results_eq(
 );
 
 -- operator_list_admins ----------------------------------------------------------------------------------
-select tests.authenticate_as('op-admin');
+select tests.authenticate_as_service_role();
 select results_eq(
   $$ select a.email, a.user_id, a.full_name, a.role, a.bootstrap
      from public.operator_list_admins() as a
@@ -306,7 +281,7 @@ select results_eq(
 select tests.clear_authentication();
 update public.subscriptions set plan_code = 'T040_OLD'
 where user_id = tests.get_supabase_uid('op-carol');
-select tests.authenticate_as('op-admin');
+select tests.authenticate_as_service_role();
 select results_eq(
   $$ select p.subscribers from public.operator_list_plans() as p where p.code = 'T040_OLD' $$,
   $$ values (1::bigint) $$,
@@ -378,7 +353,7 @@ select results_eq(
 select tests.clear_authentication();
 update public.payments set amount_minor = 800
 where order_id = 'T040-B1';
-select tests.authenticate_as('op-admin');
+select tests.authenticate_as_service_role();
 select results_eq(
   $$ select r.event_id, r.outcome, r.payment_status, r.previous_status
      from public.operator_replay_webhook_event((select i.short_event from ids as i)) as r $$,
@@ -409,13 +384,13 @@ select results_eq(
   $$ select a.actor_kind, a.before ->> 'status', a.after
      from recent_audit as a where a.action = 'admin.replay_webhook_event' order by a.id $$,
   $$ values
-       ('admin', 'failed', '{"outcome": "failed", "payment_status": "pending"}'::jsonb),
-       ('admin', 'failed', '{"outcome": "applied", "payment_status": "paid"}'::jsonb) $$,
+       ('service', 'failed', '{"outcome": "failed", "payment_status": "pending"}'::jsonb),
+       ('service', 'failed', '{"outcome": "applied", "payment_status": "paid"}'::jsonb) $$,
   'each replay is audited with the outcome'
 );
 
 -- operator_get_rate_limit -------------------------------------------------------------------------------
-select tests.authenticate_as('op-admin');
+select tests.authenticate_as_service_role();
 select results_eq(
   $$ select r.hits, r.active, r.reset_at > r.window_start
      from public.operator_get_rate_limit('t040-ns', 'subject-a') as r $$,
@@ -454,7 +429,7 @@ select lives_ok(
        (select public.operator_diagnostics()),
        (select count(*) from public.operator_list_plans()),
        (select count(*) from public.operator_list_admins()) $$,
-  'the service role may call them too'
+  'the reads may be repeated (each call is audited)'
 );
 select tests.clear_authentication();
 
@@ -465,17 +440,14 @@ select results_eq(
      where a.action like 'admin.%' and a.action not in ('admin.upsert_plan', 'admin.replay_webhook_event')
      group by 1, 2, 3 order by 1, 2 $$,
   $$ values
-       ('admin.diagnostics', 'admin', 'settings', 2::bigint),
-       ('admin.diagnostics', 'service', 'settings', 1::bigint),
-       ('admin.get_payment', 'admin', 'payments', 3::bigint),
-       ('admin.get_rate_limit', 'admin', 'rate_limit_buckets', 2::bigint),
-       ('admin.get_user', 'admin', 'users', 5::bigint),
-       ('admin.list_admins', 'admin', 'user_roles', 2::bigint),
-       ('admin.list_admins', 'service', 'user_roles', 1::bigint),
-       ('admin.list_plans', 'admin', 'plans', 2::bigint),
-       ('admin.list_plans', 'service', 'plans', 1::bigint),
-       ('admin.pending_payments', 'admin', 'payments', 3::bigint) $$,
-  'each successful call wrote one audit entry naming the caller'
+       ('admin.diagnostics', 'service', 'settings', 3::bigint),
+       ('admin.get_payment', 'service', 'payments', 3::bigint),
+       ('admin.get_rate_limit', 'service', 'rate_limit_buckets', 2::bigint),
+       ('admin.get_user', 'service', 'users', 5::bigint),
+       ('admin.list_admins', 'service', 'user_roles', 3::bigint),
+       ('admin.list_plans', 'service', 'plans', 3::bigint),
+       ('admin.pending_payments', 'service', 'payments', 3::bigint) $$,
+  'each successful call wrote one audit entry naming the caller (the service role)'
 );
 select is_empty(
   $$ select 1 from recent_audit as a

@@ -3,7 +3,7 @@
 -- Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(14);
+select plan(11);
 
 do $$
 begin
@@ -12,18 +12,6 @@ begin
 end
 $$;
 
-select function_privs_are(
-  'public', 'abandon_checkout', array['uuid', 'text'], 'anon', array[]::text[],
-  'anon cannot execute abandon_checkout'
-);
-select function_privs_are(
-  'public', 'abandon_checkout', array['uuid', 'text'], 'authenticated', array[]::text[],
-  'authenticated cannot execute abandon_checkout'
-);
-select function_privs_are(
-  'public', 'abandon_checkout', array['uuid', 'text'], 'service_role', array['EXECUTE'],
-  'service_role can execute abandon_checkout'
-);
 select is(
   (
     select p.prosecdef from pg_catalog.pg_proc as p

@@ -5,7 +5,7 @@
 -- per address. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(37);
+select plan(34);
 
 -- Counts below are this file's own buckets and rows.
 delete from private.rate_limit_buckets;
@@ -26,18 +26,6 @@ select is(
     where p.oid = 'private.rate_limit_ip_subject(text)'::regprocedure
   ),
   array['search_path=""'], 'rate_limit_ip_subject pins an empty search_path'
-);
-select function_privs_are(
-  'private', 'rate_limit_ip_subject', array['text'], 'anon', array[]::text[],
-  'anon cannot execute rate_limit_ip_subject (join_waitlist calls it as its owner)'
-);
-select function_privs_are(
-  'private', 'rate_limit_ip_subject', array['text'], 'authenticated', array[]::text[],
-  'authenticated cannot execute rate_limit_ip_subject'
-);
-select function_privs_are(
-  'private', 'rate_limit_ip_subject', array['text'], 'service_role', array['EXECUTE'],
-  'service_role can execute rate_limit_ip_subject (record_contact_submission is invoker)'
 );
 
 -- The subjects --------------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
 """What each API role may do with every table and function in `public` and `private`, read from the catalog.
 
-`python -m tests.security.privileges --write` regenerates the reviewed allow-list
-(tests/security/privileges_allowlist.json) after a deliberate change; review its diff like code.
+The reviewed allow-list (tests/security/privileges_allowlist.json) is the one statement of the grants: for
+every table, RLS and each API role's privileges; for every function, whether it is security definer, who
+may execute it, and — for each function a client role (anon, authenticated) may execute, and each private
+helper any API role may execute — `why`: who calls it through that grant. test_privilege_audit.py compares
+it with the catalog.
+
+`python -m tests.security.privileges --write` regenerates it after a deliberate change, keeping every `why`
+already written and leaving an empty one where a new grant needs its reason; review the diff like code.
 """
 
 from __future__ import annotations
@@ -81,15 +87,75 @@ def snapshot_of(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
     return {"tables": tables, "functions": functions}
 
 
+def needs_why(name: str, function: dict[str, Any]) -> bool:
+    """A function a client role may execute (public or private), or a private helper any API role may: each
+    such grant is a review decision, so the allow-list says who needs it."""
+    execute = set(function["execute"])
+    return bool(execute & {"anon", "authenticated"}) or (name.startswith("private.") and bool(execute))
+
+
+def grants(allowlist: dict[str, Any]) -> dict[str, Any]:
+    """The allow-list without the reasons: what the catalog itself can be compared with."""
+    functions = {
+        name: {key: value for key, value in fn.items() if key != "why"}
+        for name, fn in allowlist["functions"].items()
+    }
+    return {"tables": allowlist["tables"], "functions": functions}
+
+
+def differences(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, Any]:
+    """Per kind: what the catalog has that the allow-list does not say (new or changed), and what the
+    allow-list names that the catalog no longer has."""
+    expected = grants(reviewed)
+    return {
+        kind: {
+            "unexpected": {k: v for k, v in current[kind].items() if expected[kind].get(k) != v},
+            "missing": sorted(set(expected[kind]) - set(current[kind])),
+        }
+        for kind in ("tables", "functions")
+    }
+
+
+def reasons_wanted(reviewed: dict[str, Any]) -> dict[str, list[str]]:
+    """Functions whose grant needs a `why` and has none (or an empty one), and functions with a `why` that
+    needs none (a grant taken back without its reason)."""
+    functions = reviewed["functions"]
+    return {
+        "missing": sorted(
+            name
+            for name, fn in functions.items()
+            if needs_why(name, fn) and not str(fn.get("why", "")).strip()
+        ),
+        "stale": sorted(name for name, fn in functions.items() if "why" in fn and not needs_why(name, fn)),
+    }
+
+
+def merged(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's privileges with the reviewed reasons kept: what --write writes. A grant that needs a
+    reason and has none gets an empty `why` for the reviewer to fill in."""
+    functions: dict[str, Any] = {}
+    for name, fn in current["functions"].items():
+        entry = dict(fn)
+        if needs_why(name, fn):
+            entry["why"] = reviewed.get("functions", {}).get(name, {}).get("why", "")
+        functions[name] = entry
+    return {"tables": current["tables"], "functions": functions}
+
+
 def main() -> None:
     from thinbase.local.stack import LocalStack
 
     current = snapshot(LocalStack().superuser_conninfo())
+    reviewed: dict[str, Any] = json.loads(ALLOWLIST.read_text()) if ALLOWLIST.is_file() else {}
+    result = merged(current, reviewed)
     if "--write" in sys.argv:
-        ALLOWLIST.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        ALLOWLIST.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         print(f"wrote {ALLOWLIST}")
+        missing = reasons_wanted(result)["missing"]
+        if missing:
+            print("say why each of these is granted (its `why`):\n  " + "\n  ".join(missing))
     else:
-        print(json.dumps(current, indent=2, sort_keys=True))
+        print(json.dumps(result, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ a project with exactly the reviewed allow-list, and stop the defaults for what l
 
 The local stack is a new-style project, so the test recreates the older one's state in one transaction,
 rolled back: the default privileges, and the grants they would have given every object our migrations
-made. Then it runs the migration as `postgres`, as `supabase db push` would."""
+made. Then it runs the migration as `postgres`, as `supabase db push` would, followed by the GRANT and REVOKE
+statements of every later migration: on an older project those run after 20261122005200 too (a later
+migration may take back a grant 20261122005200 states, as 20261204001020 does for the operator RPCs)."""
 
 from __future__ import annotations
 
@@ -17,55 +19,56 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.security.privileges import ALLOWLIST, snapshot_of
+from tests.security.privileges import ALLOWLIST, grants, snapshot_of
 from thinbase.local.stack import LocalStack
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "supabase/migrations"
 MIGRATION = MIGRATIONS / "20261122005200_api_role_privileges.sql"
 API_ROLES = "anon, authenticated, service_role"
-OLDER_DEFAULTS = f"""
+OLDER_PROJECT = f"""
 alter default privileges for role postgres in schema public grant all on tables to {API_ROLES};
 alter default privileges for role postgres in schema public grant all on sequences to {API_ROLES};
 alter default privileges for role postgres in schema public grant all on functions to {API_ROLES};
+grant all on all tables in schema public to {API_ROLES};
+grant all on all sequences in schema public to {API_ROLES};
+grant execute on all functions in schema public to {API_ROLES};
 """
 
 
-def _created_by_then(kind: str) -> list[str]:
-    """The public functions or tables that existed when 20261122005200 ran. Later ones were created after
-    it had removed the defaults, so on an older project too they only ever got their explicit grants (and
-    20261122005200's own revokes never reached them)."""
-    created = re.compile(rf"create(?: or replace)? {kind} public\.(\w+)\b", re.IGNORECASE)
-    return sorted(
-        {
-            name
-            for path in MIGRATIONS.glob("*.sql")
-            if path.name <= MIGRATION.name
-            for name in created.findall(path.read_text())
-        }
-    )
+def statements(sql: str) -> list[str]:
+    """The top-level statements of a migration: split at semicolons outside quotes, dollar quotes and
+    comments (comments are dropped)."""
+    found: list[str] = []
+    current: list[str] = []
+    pos = 0
+    token = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$([A-Za-z_]*)\$|;", re.DOTALL)
+    while (match := token.search(sql, pos)) is not None:
+        current.append(sql[pos : match.start()])
+        text = match.group()
+        if text.startswith("$"):
+            end = sql.index(text, match.end()) + len(text)  # the closing tag of the same dollar quote
+            current.append(sql[match.start() : end])
+            pos = end
+            continue
+        pos = match.end()
+        if text == ";":
+            found.append("".join(current).strip())
+            current = []
+        elif not text.startswith(("--", "/*")):
+            current.append(text)
+    found.append("".join([*current, sql[pos:]]).strip())
+    return [statement for statement in found if statement]
 
 
-EARLY_FUNCTIONS = _created_by_then("function")
-EARLY_TABLES = _created_by_then("table")
-
-
-def _early(name: str) -> bool:
-    schema, _, rest = name.partition(".")
-    bare = rest.split("(")[0]
-    return schema == "public" and bare in (*EARLY_FUNCTIONS, *EARLY_TABLES)
-
-
-def older_project(conn: psycopg.Connection[Any]) -> None:
-    """The grants the defaults gave every table and sequence, and every function of that time."""
-    conn.execute(OLDER_DEFAULTS)
-    conn.execute(f"grant all on all tables in schema public to {API_ROLES}")
-    conn.execute(f"grant all on all sequences in schema public to {API_ROLES}")
-    for function in conn.execute(
-        "select p.oid::regprocedure::text as signature from pg_catalog.pg_proc as p "
-        "where p.pronamespace = 'public'::regnamespace and p.proname = any(%s)",
-        (EARLY_FUNCTIONS,),
-    ).fetchall():
-        conn.execute(f"grant execute on function {function['signature']} to {API_ROLES}")
+def later_privilege_statements() -> list[str]:
+    """The GRANT and REVOKE statements of the migrations after 20261122005200, in order."""
+    later = sorted(path for path in MIGRATIONS.glob("*.sql") if path.name > MIGRATION.name)
+    return [
+        statement
+        for path in later
+        for statement in statements(path.read_text())
+        if re.match(r"(grant|revoke)\s", statement, re.IGNORECASE)
+    ]
 
 
 def differences(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, Any]:
@@ -80,10 +83,10 @@ def differences(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, 
 
 
 def test_an_older_project_ends_with_exactly_the_allowlist(stack: LocalStack) -> None:
-    reviewed: dict[str, Any] = json.loads(ALLOWLIST.read_text())
+    reviewed = grants(json.loads(ALLOWLIST.read_text()))
     with psycopg.connect(stack.superuser_conninfo(), row_factory=dict_row) as conn:
         try:
-            older_project(conn)
+            conn.execute(OLDER_PROJECT)
             before = differences(snapshot_of(conn), reviewed)
             # What the defaults gave: e.g. every column of one's own profile writable, service RPCs callable.
             assert "UPDATE" in before["tables"]["public.profiles"]["grants"]["authenticated"]
@@ -94,10 +97,11 @@ def test_an_older_project_ends_with_exactly_the_allowlist(stack: LocalStack) -> 
 
             conn.execute("set local role postgres")
             conn.execute(MIGRATION.read_text())
+            for statement in later_privilege_statements():
+                conn.execute(statement)
             conn.execute("reset role")
             after = differences(snapshot_of(conn), reviewed)
-            early = {kind: {k: v for k, v in found.items() if _early(k)} for kind, found in after.items()}
-            assert early == {"tables": {}, "functions": {}}, json.dumps(early, indent=1)
+            assert after == {"tables": {}, "functions": {}}, json.dumps(after, indent=1)
 
             # And what a later migration creates gets no grant it does not state.
             conn.execute("set local role postgres")
@@ -111,3 +115,21 @@ def test_an_older_project_ends_with_exactly_the_allowlist(stack: LocalStack) -> 
             assert granted == {"t": False, "f": False}
         finally:
             conn.rollback()
+
+
+def test_later_privilege_statements_are_read_whole() -> None:
+    """The splitter keeps statements whole across quotes, dollar-quoted bodies and comments."""
+    sql = (
+        "-- a comment; with a semicolon\n"
+        "create function f() returns text language sql as $$ select 'a;b' $$;\n"
+        "grant execute on function f() to service_role; /* ; */ revoke execute on function f()\nfrom anon;\n"
+        "select $tag$ ; $$ ; $tag$;"
+    )
+    assert statements(sql) == [
+        "create function f() returns text language sql as $$ select 'a;b' $$",
+        "grant execute on function f() to service_role",
+        "revoke execute on function f()\nfrom anon",
+        "select $tag$ ; $$ ; $tag$",
+    ]
+    replayed = later_privilege_statements()
+    assert any("operator_list_admins" in statement for statement in replayed), replayed
