@@ -638,6 +638,67 @@ $$;
 
 
 --
+-- Name: begin_idempotent_request(text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.begin_idempotent_request(route text, key text, request_hash text, lease_seconds integer DEFAULT 60, now timestamp with time zone DEFAULT now()) RETURNS TABLE(state text, response_status integer, response jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+#variable_conflict use_column
+declare
+  who text := private.idempotency_caller();
+  started boolean;
+  existing private.idempotency_keys;
+begin
+  if key is null or key !~ '^[\x21-\x7e]{1,255}$' then
+    raise exception using errcode = 'PT400', message = 'invalid_idempotency_key',
+      detail = 'Idempotency-Key must be 1-255 visible ASCII characters.';
+  end if;
+  if route is null or request_hash is null then
+    raise exception using errcode = '22023', message = 'invalid_argument', detail = 'route and request_hash are required';
+  end if;
+
+  insert into private.idempotency_keys as k (caller, route, key, request_hash, locked_until, created_at, expires_at)
+  values (
+    who, begin_idempotent_request.route, begin_idempotent_request.key, begin_idempotent_request.request_hash,
+    begin_idempotent_request.now + pg_catalog.make_interval(secs => lease_seconds), begin_idempotent_request.now,
+    begin_idempotent_request.now + interval '24 hours'
+  )
+  on conflict (caller, route, key) do update
+  set request_hash = excluded.request_hash, state = 'in_progress', response_status = null, response = null,
+      locked_until = excluded.locked_until, created_at = excluded.created_at, expires_at = excluded.expires_at
+  -- Taken over: an expired key, or an attempt with the same body whose lease ran out (it crashed).
+  where k.expires_at <= excluded.created_at
+    or (k.state = 'in_progress' and k.locked_until <= excluded.created_at and k.request_hash = excluded.request_hash)
+  returning true into started;
+
+  if started then
+    -- The caller's own expired keys go as they are replaced (the hourly job purges everyone's).
+    delete from private.idempotency_keys as k
+    where k.caller = who and k.expires_at <= begin_idempotent_request.now;
+    return query select 'started'::text, null::integer, null::jsonb;
+    return;
+  end if;
+
+  select k.* into existing from private.idempotency_keys as k
+  where k.caller = who and k.route = begin_idempotent_request.route and k.key = begin_idempotent_request.key;
+  if existing.request_hash <> begin_idempotent_request.request_hash then
+    raise exception using errcode = 'PT422', message = 'idempotency_key_reused',
+      detail = 'This Idempotency-Key was used with a different request body.',
+      hint = 'Use a new key for a new request.';
+  end if;
+  if existing.state = 'in_progress' then
+    raise exception using errcode = 'PT409', message = 'idempotency_key_in_use',
+      detail = 'A request with this Idempotency-Key is still being processed.',
+      hint = 'Retry in a moment.';
+  end if;
+  return query select existing.state, existing.response_status, existing.response;
+end;
+$_$;
+
+
+--
 -- Name: cleanup_rate_limit_buckets(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -649,6 +710,26 @@ CREATE FUNCTION private.cleanup_rate_limit_buckets(now timestamp with time zone 
     delete from private.rate_limit_buckets as b where b.reset_at <= cleanup_rate_limit_buckets.now returning 1
   )
   select count(*)::integer from gone
+$$;
+
+
+--
+-- Name: complete_idempotent_request(text, text, integer, jsonb); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.complete_idempotent_request(route text, key text, response_status integer, response jsonb) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with done as (
+    update private.idempotency_keys as k
+    set state = 'completed', response_status = complete_idempotent_request.response_status,
+        response = complete_idempotent_request.response
+    where k.caller = private.idempotency_caller() and k.route = complete_idempotent_request.route
+      and k.key = complete_idempotent_request.key and k.state = 'in_progress'
+    returning 1
+  )
+  select exists (select 1 from done)
 $$;
 
 
@@ -960,6 +1041,29 @@ $$;
 
 
 --
+-- Name: idempotency_caller(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.idempotency_caller() RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  uid uuid := (select auth.uid());
+begin
+  if uid is not null then
+    return uid::text;
+  end if;
+  if (select auth.role()) = 'service_role' then
+    return 'service';
+  end if;
+  raise exception using errcode = 'PT401', message = 'not_authenticated',
+    detail = 'Idempotency keys belong to a signed-in user or the service.';
+end;
+$$;
+
+
+--
 -- Name: is_admin(uuid); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -1003,12 +1107,10 @@ begin
     settings.waitlist_window_seconds
   );
   if not limited.allowed then
-    raise exception using errcode = 'PT429', message = 'rate_limited',
-      detail = pg_catalog.json_build_object(
-        'retry_after_seconds', limited.retry_after_seconds, 'limit', limited.request_limit,
-        'reset_at', limited.reset_at
-      )::text,
-      hint = 'Too many sign-ups from this address; try again later.';
+    perform private.raise_rate_limited(
+      limited.retry_after_seconds, limited.request_limit, limited.reset_at,
+      'Too many sign-ups from this address; try again later.'
+    );
   end if;
   insert into public.waitlist as w (email, source, ip_hash)
   values (address, coalesce(left(nullif(btrim(join_waitlist.source), ''), 64), 'web'), private.hash_ip(ip))
@@ -1346,6 +1448,54 @@ $$;
 
 
 --
+-- Name: purge_idempotency_keys(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.purge_idempotency_keys(now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from private.idempotency_keys as k where k.expires_at <= purge_idempotency_keys.now returning 1
+  )
+  select pg_catalog.count(*)::integer from gone
+$$;
+
+
+--
+-- Name: raise_rate_limited(integer, integer, timestamp with time zone, text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.raise_rate_limited(retry_after_seconds integer, request_limit integer, reset_at timestamp with time zone, message text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  retry text := greatest(coalesce(retry_after_seconds, 60), 1)::text;
+begin
+  raise sqlstate 'PGRST' using
+    message = pg_catalog.json_build_object(
+      'code', 'rate_limited',
+      'message', message,
+      'details', pg_catalog.json_build_object(
+        'retry_after_seconds', retry_after_seconds, 'limit', request_limit, 'reset_at', reset_at
+      )::text,
+      'hint', 'Retry after ' || retry || ' s (Retry-After).'
+    )::text,
+    detail = pg_catalog.json_build_object(
+      'status', 429,
+      'headers', pg_catalog.json_build_object(
+        'Retry-After', retry,
+        'X-RateLimit-Limit', request_limit::text,
+        'X-RateLimit-Remaining', '0',
+        'X-RateLimit-Reset', pg_catalog.floor(pg_catalog.date_part('epoch', reset_at))::bigint::text
+      )
+    )::text;
+end;
+$$;
+
+
+--
 -- Name: rate_limit_ip_subject(text); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -1445,6 +1595,24 @@ CREATE FUNCTION private.release_expired_ai_holds(now timestamp with time zone DE
     returning 1
   )
   select count(*)::integer from released
+$$;
+
+
+--
+-- Name: release_idempotent_request(text, text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.release_idempotent_request(route text, key text) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from private.idempotency_keys as k
+    where k.caller = private.idempotency_caller() and k.route = release_idempotent_request.route
+      and k.key = release_idempotent_request.key and k.state = 'in_progress'
+    returning 1
+  )
+  select exists (select 1 from gone)
 $$;
 
 
@@ -2208,6 +2376,16 @@ $$;
 
 
 --
+-- Name: begin_idempotent_request(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.begin_idempotent_request(route text, key text, request_hash text) RETURNS TABLE(state text, response_status integer, response jsonb)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.begin_idempotent_request(route, key, request_hash) $$;
+
+
+--
 -- Name: claim_webhook_event(text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2337,6 +2515,16 @@ begin
   return result;
 end;
 $$;
+
+
+--
+-- Name: complete_idempotent_request(text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.complete_idempotent_request(route text, key text, response_status integer, response jsonb) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.complete_idempotent_request(route, key, response_status, response) $$;
 
 
 --
@@ -2760,6 +2948,16 @@ $$;
 
 
 --
+-- Name: release_idempotent_request(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.release_idempotent_request(route text, key text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.release_idempotent_request(route, key) $$;
+
+
+--
 -- Name: reserve_ai_usage(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2846,6 +3044,36 @@ ALTER TABLE private.audit_logs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     NO MAXVALUE
     CACHE 1
 );
+
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.idempotency_keys (
+    caller text NOT NULL,
+    route text NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    state text DEFAULT 'in_progress'::text NOT NULL,
+    response_status integer,
+    response jsonb,
+    locked_until timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_completed_has_answer CHECK (((state = 'completed'::text) = ((response_status IS NOT NULL) AND (response IS NOT NULL)))),
+    CONSTRAINT idempotency_keys_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT idempotency_keys_key_format CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text)),
+    CONSTRAINT idempotency_keys_state_known CHECK ((state = ANY (ARRAY['in_progress'::text, 'completed'::text]))),
+    CONSTRAINT idempotency_keys_status_range CHECK (((response_status >= 100) AND (response_status <= 599)))
+);
+
+
+--
+-- Name: TABLE idempotency_keys; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.idempotency_keys IS 'Idempotency-Key answers per caller and route (24 h); written only by the *_idempotent_request RPCs';
 
 
 --
@@ -3043,6 +3271,14 @@ ALTER TABLE ONLY private.contact_submissions
 
 
 --
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (caller, route, key);
+
+
+--
 -- Name: ip_hash_salt ip_hash_salt_pkey; Type: CONSTRAINT; Schema: private; Owner: -
 --
 
@@ -3226,6 +3462,13 @@ CREATE INDEX audit_logs_entity_idx ON private.audit_logs USING btree (entity, en
 --
 
 CREATE INDEX contact_submissions_unsent_idx ON private.contact_submissions USING btree (created_at) WHERE (status <> 'sent'::text);
+
+
+--
+-- Name: idempotency_keys_expires_at_idx; Type: INDEX; Schema: private; Owner: -
+--
+
+CREATE INDEX idempotency_keys_expires_at_idx ON private.idempotency_keys USING btree (expires_at);
 
 
 --
@@ -3611,6 +3854,12 @@ ALTER TABLE private.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.contact_submissions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: idempotency_keys; Type: ROW SECURITY; Schema: private; Owner: -
+--
+
+ALTER TABLE private.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: ip_hash_salt; Type: ROW SECURITY; Schema: private; Owner: -

@@ -14,6 +14,7 @@ from thinbase.functions.payments.providers.midtrans import MidtransProvider
 from thinbase.functions.payments.providers.razorpay import RazorpayProvider
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.functions.payments.providers.stripe import StripeProvider
+from thinbase.local.stack import LocalStack
 from thinbase.settings import Settings
 
 ALL = {
@@ -121,3 +122,13 @@ def test_every_provider_module_is_found_by_its_descriptor(http: httpx.Client) ->
     built = build_providers(Settings(env=ALL), http)
     for name, descriptor in PROVIDERS.items():
         assert built[name].name == descriptor.name == name
+
+
+def test_the_registry_and_the_providers_table_agree(stack: LocalStack) -> None:
+    """A provider is one module here and one row in public.payment_providers: neither may lack the other
+    (rows never offered for checkout, such as a future `none`, have no module)."""
+    with stack.superuser_connection() as conn:
+        rows = conn.execute("select code from public.payment_providers where checkout").fetchall()
+    from thinbase.functions.payments.providers.registry import PROVIDER_NAMES
+
+    assert sorted(row["code"] for row in rows) == sorted(PROVIDER_NAMES)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 import subprocess
 
+from thinbase.errors import StackError
 from thinbase.local.paths import PG_BIN, SUPABASE_DIR
-from thinbase.local.stack import LocalStack, StackError
+from thinbase.local.stack import LocalStack
 
 SCHEMA_FILE = SUPABASE_DIR / "schema.sql"
 SCHEMAS = ("public", "private")
