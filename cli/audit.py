@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from thinbase.cli.common import JsonOption, Session, parse_instant, session, short
+from thinbase.cli.common import JsonOption, Session, parse_instant, session
 from thinbase.cli.output import envelope, printable, progress, render, table
 
 app = typer.Typer(help="The audit log: who changed what, and every admin action.")
@@ -30,8 +30,10 @@ def _changes(entry: dict[str, Any]) -> str:
 
 
 def _row(entry: dict[str, Any]) -> tuple[Any, ...]:
-    actor = entry["actor_kind"] + (f" {short(entry['actor_user_id'])}" if entry.get("actor_user_id") else "")
-    target = entry["entity"] + (f" {short(entry['entity_id'], 12)}" if entry.get("entity_id") else "")
+    actor = entry["actor_kind"] + (f" {entry['actor_user_id']}" if entry.get("actor_user_id") else "")
+    if entry.get("actor_label"):  # who operated the service-role call (THINBASE_OPERATOR)
+        actor += f" ({entry['actor_label']})"
+    target = entry["entity"] + (f" {entry['entity_id']}" if entry.get("entity_id") else "")
     return (entry["id"], entry["created_at"], actor, entry["action"], target, _changes(entry))
 
 

@@ -16,6 +16,7 @@ from thinbase.cli import target as targets
 from thinbase.cli.output import ExitCode, fail
 from thinbase.db import Caller, Database
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
+from thinbase.settings import Settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON envelope ({ok, data, error}).")]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many rows.")]
@@ -34,6 +35,19 @@ _HINT_FOR_STATUS = {
     404: "nothing by that name or id: `users list`, `payments list` and `webhooks list` show what exists",
     409: "the item's current state does not allow this: `show` it to see that state",
 }
+
+
+def operator_name(settings: Settings) -> str:
+    """Who is operating: THINBASE_OPERATOR, else the OS user's name (DESIGN.md, "Configuration names")."""
+    import getpass
+
+    named = settings.get("THINBASE_OPERATOR").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "unknown"
 
 
 def rpc_failure(exc: RpcError, *, as_json: bool = False) -> NoReturn:
@@ -65,10 +79,15 @@ class Session:
     database: Database
     as_json: bool
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Sent with every call: the audit log names who operated (THINBASE_OPERATOR, or the OS user)."""
+        return {"X-Thinbase-Operator": operator_name(self.target.settings)}
+
     def call(self, fn: str, args: Mapping[str, Any] | None = None) -> Any:
         """Call `fn`; on failure report it and exit with the matching code."""
         try:
-            return self.database.rpc(fn, dict(args or {}), caller=Caller.service())
+            return self.database.rpc(fn, dict(args or {}), caller=Caller.service(), headers=self.headers)
         except RpcError as exc:
             rpc_failure(exc, as_json=self.as_json)
         except DatabaseUnavailable as exc:
@@ -79,7 +98,7 @@ class Session:
     def try_call(self, fn: str, args: Mapping[str, Any] | None = None) -> Any:
         """Call `fn` and let RpcError through (for commands that report per item); unreachable still exits."""
         try:
-            return self.database.rpc(fn, dict(args or {}), caller=Caller.service())
+            return self.database.rpc(fn, dict(args or {}), caller=Caller.service(), headers=self.headers)
         except DatabaseUnavailable as exc:
             unavailable(exc, as_json=self.as_json)
 
@@ -135,9 +154,30 @@ def exit_with(code: ExitCode) -> NoReturn:
 
 
 def short(value: Any, width: int = 8) -> str:
-    """A uuid or long id, shortened for a table cell (JSON output always carries the full value)."""
+    """Text shortened for a table cell, never an id (JSON output always carries the full value)."""
     text = "" if value is None else str(value)
     return text if len(text) <= width + 1 else text[:width] + "…"
+
+
+def match_id(db: Session, entity: str, prefix: str, *, noun: str) -> str:
+    """The one id of `entity` ("payments", "webhook_events") that starts with `prefix`, as git takes a
+    unique prefix of a commit. None or several: a clear error (exit 3, or 2 naming the candidates)."""
+    try:
+        matches: list[str] = db.try_call(
+            "operator_match_ids", {"entity": entity, "prefix": prefix, "max": 5}
+        )
+    except RpcError as exc:
+        rpc_failure(exc, as_json=db.as_json)
+    if not matches:
+        fail(f"no {noun} starts with {prefix!r}", code=ExitCode.NOT_FOUND, as_json=db.as_json)
+    if len(matches) > 1:
+        fail(
+            f"{prefix!r} starts more than one {noun}: {', '.join(matches)}",
+            hint="give more characters",
+            code=ExitCode.USAGE,
+            as_json=db.as_json,
+        )
+    return matches[0]
 
 
 def currency_exponents(db: Session) -> dict[str, int]:

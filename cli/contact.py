@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from thinbase.cli.common import JsonOption, session, short
+from thinbase.cli.common import JsonOption, session
 from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
 
 app = typer.Typer(help="Contact-form submissions: re-send the ones whose email did not go out.")
@@ -112,7 +112,7 @@ def _report(results: list[dict[str, Any]], as_json: bool) -> None:
             ("id", "received", "was", "attempts", "result", "detail"),
             (
                 (
-                    short(r["id"]),
+                    r["id"],
                     r["created_at"],
                     r["status"],
                     r["attempts"],

@@ -15,11 +15,12 @@ from thinbase.cli.common import (
     LimitOption,
     Session,
     currency_exponents,
+    match_id,
     money,
     parse_duration,
     parse_instant,
+    rpc_failure,
     session,
-    short,
 )
 from thinbase.cli.output import ExitCode, emit_json, key_values, progress, progress_bar, render, table
 from thinbase.errors import RpcError
@@ -73,7 +74,7 @@ def list_payments(
             ("id", "order", "plan", "provider", "status", "amount", "created", "paid"),
             (
                 (
-                    short(r["id"]),
+                    r["id"],
                     r["order_id"],
                     r["plan_code"],
                     r["provider"],
@@ -100,12 +101,20 @@ def _changes(entry: dict[str, Any]) -> str:
 
 @app.command()
 def show(
-    payment: Annotated[str, typer.Argument(help="The payment's id or its order id.")],
+    payment: Annotated[
+        str, typer.Argument(help="The payment's id or its order id, or a unique prefix of either.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """One payment with the webhook events about its order and its audit trail. Exits 3 when unknown."""
     with session(as_json) as db:
-        found: dict[str, Any] = db.call("operator_get_payment", {"payment": payment})
+        try:
+            found: dict[str, Any] = db.try_call("operator_get_payment", {"payment": payment})
+        except RpcError as exc:
+            if exc.status != 404:
+                rpc_failure(exc, as_json=as_json)
+            resolved = match_id(db, "payments", payment, noun="payment")
+            found = db.call("operator_get_payment", {"payment": resolved})
         exponents = currency_exponents(db) if not as_json else {}
     if as_json:
         emit_json(found)

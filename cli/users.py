@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from thinbase.cli.common import JsonOption, LimitOption, currency_exponents, money, session, short
+from thinbase.cli.common import JsonOption, LimitOption, currency_exponents, money, session
 from thinbase.cli.output import emit_json, key_values, render, table
 
 app = typer.Typer(help="Users: list and search them, or show one with plan, usage and payments.")
@@ -94,7 +94,7 @@ def show(
             ("id", "order", "plan", "provider", "status", "amount", "created"),
             (
                 (
-                    short(p["id"]),
+                    p["id"],
                     p["order_id"],
                     p["plan_code"],
                     p["provider"],

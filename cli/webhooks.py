@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -22,7 +23,9 @@ from thinbase.cli import simulate
 from thinbase.cli.common import (
     JsonOption,
     LimitOption,
+    Session,
     currency_exponents,
+    match_id,
     parse_instant,
     session,
     short,
@@ -57,13 +60,26 @@ class EventStatus(enum.StrEnum):
 SimulatedStatus = enum.StrEnum("SimulatedStatus", {s: s for s in simulate.STATUSES})  # type: ignore[misc]
 
 
+_ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+
+
 def _event_id(value: str) -> str:
+    """A whole event id, or a prefix of one (resolved against the ledger by `_resolve`)."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
+        if _ID_PREFIX.match(value):
+            return value.lower()
         raise typer.BadParameter(
-            f"{value!r} is not an event id (a UUID from `thinbase webhooks list`)"
+            f"{value!r} is not an event id (a UUID, or a unique prefix of one, from `thinbase webhooks list`)"
         ) from None
+
+
+def _resolve(db: Session, value: str) -> str:
+    """A whole id as it is; a prefix as the one event id it starts."""
+    if len(value) == 36:
+        return value
+    return match_id(db, "webhook_events", value, noun="webhook event")
 
 
 @app.command("list")
@@ -119,12 +135,15 @@ def list_events(
 
 @app.command()
 def show(
-    event_id: Annotated[str, typer.Argument(help="The event's id (from `webhooks list`).", parser=_event_id)],
+    event_id: Annotated[
+        str,
+        typer.Argument(help="The event's id, or a unique prefix of it (`webhooks list`).", parser=_event_id),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """One webhook delivery with its payload and stored normalized input. Exits 3 when unknown."""
     with session(as_json) as db:
-        rows: list[dict[str, Any]] = db.call("admin_get_webhook_event", {"id": event_id})
+        rows: list[dict[str, Any]] = db.call("admin_get_webhook_event", {"id": _resolve(db, event_id)})
     event = rows[0]
     if as_json:
         emit_json(event)
@@ -150,7 +169,9 @@ def show(
 def replay(
     event_ids: Annotated[
         list[str],
-        typer.Argument(help="Ids of failed events to re-apply (from `webhooks list --status failed`)."),
+        typer.Argument(
+            help="Ids of failed events to re-apply, or unique prefixes (`webhooks list --status failed`)."
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -162,7 +183,7 @@ def replay(
     ids = [_event_id(value) for value in event_ids]
     results: list[dict[str, Any]] = []
     with session(as_json) as db, progress_bar("replaying", len(ids)) as advance:
-        for event_id in ids:
+        for event_id in (_resolve(db, value) for value in ids):
             try:
                 rows = db.try_call("operator_replay_webhook_event", {"id": event_id})
                 results.append({"id": event_id, **rows[0], "error": None, "status": 200})

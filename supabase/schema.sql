@@ -264,7 +264,9 @@ CREATE TABLE private.audit_logs (
     before jsonb,
     after jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT audit_logs_actor_kind_known CHECK ((actor_kind = ANY (ARRAY['user'::text, 'admin'::text, 'service'::text, 'system'::text])))
+    actor_label text,
+    CONSTRAINT audit_logs_actor_kind_known CHECK ((actor_kind = ANY (ARRAY['user'::text, 'admin'::text, 'service'::text, 'system'::text]))),
+    CONSTRAINT audit_logs_actor_label_length CHECK (((actor_label IS NULL) OR ((char_length(actor_label) >= 1) AND (char_length(actor_label) <= 100))))
 );
 
 
@@ -273,6 +275,13 @@ CREATE TABLE private.audit_logs (
 --
 
 COMMENT ON TABLE private.audit_logs IS 'Append-only record of changes and admin actions';
+
+
+--
+-- Name: COLUMN audit_logs.actor_label; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.audit_logs.actor_label IS 'Who operated, for service-role calls: the X-Thinbase-Operator header (the CLI''s THINBASE_OPERATOR)';
 
 
 --
@@ -285,11 +294,6 @@ CREATE FUNCTION private.admin_list_audit(actor_user_id uuid, entity text, entity
     AS $$
 begin
   perform private.require_admin();
-  -- Reading the audit log is itself audited, but only for the first page: a follower polling with
-  -- after_id would otherwise write an entry per poll and read its own entries back forever.
-  if admin_list_audit.after_id is null then
-    perform private.write_audit('admin.list_audit', 'audit_logs', null);
-  end if;
   return query
   select a.* from private.audit_logs as a
   where (admin_list_audit.actor_user_id is null or a.actor_user_id = admin_list_audit.actor_user_id)
@@ -316,9 +320,6 @@ CREATE FUNCTION private.admin_list_payments(status text, provider text, since ti
     AS $$
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.list_payments', 'payments', null, null, pg_catalog.jsonb_strip_nulls(
-    pg_catalog.jsonb_build_object('status', status, 'provider', provider, 'since', since, 'user_id', user_id,
-      'order_id', order_id)));
   return query
   select p.* from public.payments as p
   where (admin_list_payments.status is null or p.status = admin_list_payments.status)
@@ -343,8 +344,6 @@ CREATE FUNCTION private.admin_list_users(search text, page_limit integer, page_o
     AS $$
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.list_users', 'users', null, null,
-    pg_catalog.jsonb_build_object('search', search));
   return query
   select u.id, u.email::text, p.full_name, r.role, s.plan_code, s.status, s.current_period_end,
     u.created_at, u.last_sign_in_at
@@ -371,9 +370,6 @@ CREATE FUNCTION private.admin_list_webhook_events(provider text, status text, si
     AS $$
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.list_webhook_events', 'webhook_events', null, null,
-    pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('provider', provider, 'status', status,
-      'since', since, 'order_id', order_id)));
   return query
   select e.* from private.webhook_events as e
   where (admin_list_webhook_events.provider is null or e.provider = admin_list_webhook_events.provider)
@@ -397,7 +393,6 @@ CREATE FUNCTION private.admin_payment_metrics() RETURNS TABLE(payments_total big
     AS $$
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.payment_metrics', 'payments', null);
   return query
   select
     count(*),
@@ -458,7 +453,6 @@ declare
   span integer := least(greatest(coalesce(days, 30), 1), 366);
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.revenue_by_day', 'payments', null, null, pg_catalog.jsonb_build_object('days', span));
   return query
   select (p.paid_at at time zone 'UTC')::date, p.currency, sum(p.amount_minor)::bigint, count(*)
   from public.payments as p
@@ -890,15 +884,24 @@ $$;
 -- Name: current_actor(); Type: FUNCTION; Schema: private; Owner: -
 --
 
-CREATE FUNCTION private.current_actor(OUT actor_user_id uuid, OUT actor_kind text) RETURNS record
+CREATE FUNCTION private.current_actor(OUT actor_user_id uuid, OUT actor_kind text, OUT actor_label text) RETURNS record
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   uid uuid := (select auth.uid());
+  named text;
 begin
   if (select auth.role()) = 'service_role' then
     actor_kind := 'service';
+    named := btrim(
+      (nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb)
+      ->> 'x-thinbase-operator'
+    );
+    -- A label the column would refuse is dropped rather than failing the audited change.
+    if named <> '' and char_length(named) <= 100 and private.is_display_text(named) then
+      actor_label := named;
+    end if;
   elsif uid is not null then
     -- Null once the user is gone: a user deleting their own account writes audit rows while the deletion
     -- cascades, and actor_user_id's foreign key would refuse a reference to the row being deleted.
@@ -1230,7 +1233,6 @@ begin
     execute 'select j.schedule from cron.job as j where j.jobname = $1 and j.active'
     into schedule using 'thinbase-billing-cycle';
   end if;
-  perform private.write_audit('admin.diagnostics', 'settings', null);
   return pg_catalog.jsonb_build_object(
     'migration_version', private.latest_migration_version(),
     'database_time', pg_catalog.now(),
@@ -1374,7 +1376,6 @@ CREATE FUNCTION private.operator_list_admins() RETURNS TABLE(email text, user_id
     AS $$
 begin
   perform private.require_admin();
-  perform private.write_audit('admin.list_admins', 'user_roles', null);
   return query
   with listed as (
     select distinct lower(b::text) as email
@@ -2033,9 +2034,9 @@ CREATE FUNCTION private.write_audit(action text, entity text, entity_id text, be
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  insert into private.audit_logs (actor_user_id, actor_kind, action, entity, entity_id, before, after)
-  select a.actor_user_id, a.actor_kind, write_audit.action, write_audit.entity, write_audit.entity_id,
-    write_audit.before, write_audit.after
+  insert into private.audit_logs (actor_user_id, actor_kind, actor_label, action, entity, entity_id, before, after)
+  select a.actor_user_id, a.actor_kind, a.actor_label, write_audit.action, write_audit.entity,
+    write_audit.entity_id, write_audit.before, write_audit.after
   from private.current_actor() as a
 $$;
 
@@ -2797,7 +2798,6 @@ CREATE FUNCTION public.operator_list_plans() RETURNS TABLE(code text, name text,
     SET search_path TO ''
     AS $$
 begin
-  perform private.write_audit('admin.list_plans', 'plans', null);
   return query
   select p.code, p.name, p.description, p.billing_interval, p.ai_monthly_token_cap, p.ai_requests_per_window,
     p.ai_window_seconds, p.ai_model, p.active, p.sort_order,
@@ -2814,6 +2814,43 @@ $$;
 
 
 --
+-- Name: operator_match_ids(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.operator_match_ids(entity text, prefix text, max integer DEFAULT 10) RETURNS SETOF text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  wanted text := btrim(prefix);
+  how_many integer := least(greatest(coalesce(max, 10), 1), 100);
+begin
+  if wanted is null or char_length(wanted) < 4 or char_length(wanted) > 64 then
+    raise exception using errcode = 'PT400', message = 'invalid_prefix',
+      detail = 'An id prefix is 4 to 64 characters.';
+  end if;
+  if entity = 'payments' then
+    return query
+    select p.id::text from public.payments as p
+    where left(p.id::text, char_length(wanted)) = lower(wanted)
+      or left(p.order_id, char_length(wanted)) = wanted
+    order by p.created_at desc
+    limit how_many;
+  elsif entity = 'webhook_events' then
+    return query
+    select e.id::text from private.webhook_events as e
+    where left(e.id::text, char_length(wanted)) = lower(wanted)
+    order by e.received_at desc
+    limit how_many;
+  else
+    raise exception using errcode = 'PT400', message = 'invalid_argument',
+      detail = 'entity is payments or webhook_events';
+  end if;
+end;
+$$;
+
+
+--
 -- Name: operator_pending_payments(timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2821,9 +2858,6 @@ CREATE FUNCTION public.operator_pending_payments(created_before timestamp with t
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.write_audit('admin.pending_payments', 'payments', null, null, pg_catalog.jsonb_strip_nulls(
-    pg_catalog.jsonb_build_object('created_before', created_before, 'provider', provider,
-      'include_expired', include_expired)));
   select p.* from public.payments as p
   where (p.status = 'pending'
       or (coalesce(operator_pending_payments.include_expired, false) and p.status = 'expired'))

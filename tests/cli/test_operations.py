@@ -388,3 +388,57 @@ def test_doctor_catches_a_key_the_app_would_refuse(stack: LocalStack, an_admin: 
     assert found["api keys"]["status"] == "fail", found["api keys"]
     assert "SUPABASE_ANON_KEY" in found["api keys"]["detail"]
     assert checks(run("doctor", "--json"))["api keys"]["status"] == "pass"
+
+
+def audit_rows_since(stack: LocalStack, last_id: int) -> list[dict[str, Any]]:
+    return superuser_sql(
+        stack,
+        "select action, actor_kind, actor_label from private.audit_logs where id > %s order by id",
+        (last_id,),
+    )
+
+
+def last_audit_id(stack: LocalStack) -> int:
+    return int(superuser_sql(stack, "select coalesce(max(id), 0) as id from private.audit_logs")[0]["id"])
+
+
+def test_cli_reads_of_lists_write_no_audit_entry(
+    stack: LocalStack, make_user: Callable[..., User], an_admin: User
+) -> None:
+    """Every CLI read used to write an entry (`audit tail` audited itself); lists and checks write none."""
+    user = make_user("cli-audit-reads")
+    mark = last_audit_id(stack)
+    for command in (
+        ("users", "list"),
+        ("payments", "list"),
+        ("webhooks", "list"),
+        ("plans", "list"),
+        ("admin", "list"),
+        ("audit", "tail", "--since", "1h"),
+        ("doctor",),
+    ):
+        run(*command, "--json")
+    assert audit_rows_since(stack, mark) == []
+    run("users", "show", user.email, "--json")
+    assert [row["action"] for row in audit_rows_since(stack, mark)] == ["admin.get_user"]
+
+
+def test_every_entry_the_cli_causes_names_the_operator(
+    stack: LocalStack, make_user: Callable[..., User], an_admin: User
+) -> None:
+    """They said only actor_kind = 'service'; now THINBASE_OPERATOR (default: the OS user) is recorded."""
+    import getpass
+
+    user = make_user("cli-operator")
+    mark = last_audit_id(stack)
+    assert run("admin", "grant", user.email, env={"THINBASE_OPERATOR": "ops-ada"}).exit_code == 0
+    run("users", "show", user.email, "--json")
+    rows = audit_rows_since(stack, mark)
+    assert {(r["action"], r["actor_label"]) for r in rows if r["action"].startswith("admin.")} == {
+        ("admin.set_role", "ops-ada"),
+        ("admin.get_user", getpass.getuser()),
+    }
+    assert all(r["actor_kind"] == "service" for r in rows)
+    assert all(r["actor_label"] for r in rows)  # the row changes the grant caused name ops-ada too
+    tail = run("audit", "tail", "--since", "1m")
+    assert "(ops-ada)" in tail.stdout

@@ -64,8 +64,34 @@ def test_payments_list_and_show(
     assert "9.00 USD" in flat(table.stdout)
 
 
+def test_payments_show_and_webhooks_replay_take_a_unique_prefix(
+    stack: LocalStack, db: PsycopgDatabase, checkout: Callable[..., Checkout]
+) -> None:
+    """Like git with commits: any unique prefix of an id (or of an order id) names it; a prefix two share
+    is refused naming both (exit 2); one nothing starts is not found (exit 3)."""
+    bought = checkout("stripe", "USD")
+    shown = data(run("payments", "show", str(bought.payment["id"])[:8], "--json"))
+    assert shown["payment"]["order_id"] == bought.order_id
+    by_order = data(run("payments", "show", bought.order_id[:-3], "--json"))
+    assert by_order["payment"]["id"] == str(bought.payment["id"])
+    shared = bought.order_id[:5]  # "TB-20…": every order of the day starts so
+    assert error(run("payments", "show", shared, "--json"), 2)["message"].startswith(
+        f"{shared!r} starts more than one"
+    )
+    assert error(run("payments", "show", "ffffffff-ffff", "--json"), 3)
+    failed = apply_event(db, bought, status="paid", amount_minor=1, payload={"id": "evt_prefix"})
+    superuser_sql(
+        stack, "update public.payments set amount_minor = 1 where order_id = %s", (bought.order_id,)
+    )
+    replayed = data(run("webhooks", "replay", failed["event_id"][:10], "--json"))
+    assert [(r["id"], r["outcome"]) for r in replayed] == [(failed["event_id"], "applied")]
+    assert data(run("webhooks", "show", failed["event_id"][:10], "--json"))["id"] == failed["event_id"]
+    assert run("webhooks", "replay", "ffffffff-ffff").exit_code == 3
+
+
 def test_payments_show_and_list_refuse_unknowns(stack: LocalStack) -> None:
-    assert "payment_not_found" in error(run("payments", "show", "TB-NOPE-123", "--json"), 3)["message"]
+    unknown = error(run("payments", "show", "TB-NOPE-123", "--json"), 3)
+    assert "no payment starts with 'TB-NOPE-123'" in unknown["message"]
     assert run("payments", "list", "--since", "yesterday-ish").exit_code == 2
     assert run("payments", "list", "--status", "lost").exit_code == 2
     assert error(run("payments", "list", "--user", "nobody@example.invalid", "--json"), 3)
