@@ -4,7 +4,7 @@
 -- bucket's policies from migration 20261122002300 deciding. Runs as `postgres`; rolled back.
 begin;
 set local client_min_messages = warning;
-select plan(58);
+select plan(64);
 
 do $$
 begin
@@ -37,8 +37,8 @@ select ok(
 );
 select functions_are(
   'storage_api',
-  array['can_insert_object', 'object_visible', 'upsert_object', 'object_mimetype'],
-  'storage_api holds the four Storage API calls and nothing else'
+  array['can_insert_object', 'object_visible', 'upsert_object', 'object_mimetype', 'delete_object'],
+  'storage_api holds the five Storage API calls and nothing else'
 );
 
 -- Shape: invoker (RLS applies as the caller), volatility written out, search_path pinned ------------------
@@ -292,6 +292,41 @@ select throws_ok(
 select throws_ok(
   $$ select storage_api.object_mimetype('avatars', 'x/avatar') $$,
   '42501', null, 'nor object_mimetype'
+);
+select throws_ok(
+  $$ select storage_api.delete_object('avatars', 'x/avatar') $$,
+  '42501', null, 'nor delete_object'
+);
+select tests.clear_authentication();
+
+-- delete_object: as the caller, the DELETE policies decide; the Storage API's allow-delete flag is set --
+select tests.authenticate_as('sapi-bob');
+select is(
+  (select storage_api.delete_object('avatars', p.alice) from sapi_paths as p), false,
+  'another user''s object is not deleted (the policy hides it)'
+);
+select tests.authenticate_as('sapi-alice');
+select is(
+  (select storage_api.delete_object('avatars', p.alice) from sapi_paths as p), true,
+  'the owner deletes their own object through the Storage API''s path'
+);
+select tests.clear_authentication();
+select is(
+  (
+    select count(*)::integer from storage.objects as o, sapi_paths as p
+    where o.bucket_id = 'avatars' and o.name = p.alice
+  ),
+  0, 'and the row is gone'
+);
+select tests.authenticate_as('sapi-alice');
+select is(
+  (select storage_api.delete_object('avatars', p.alice) from sapi_paths as p), false,
+  'deleting what is not there deletes nothing'
+);
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$ select storage_api.delete_object('avatars', 'x/avatar') $$,
+  '42501', null, 'service_role has no delete_object (the user''s own call)'
 );
 select tests.clear_authentication();
 

@@ -14,9 +14,12 @@ from tests.conftest import EdgeServer, User, serve_edge
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import HttpError, RpcError
 from thinbase.functions.avatar.storage import LocalStorage
+from thinbase.local.paths import LOCAL_DIR
 from thinbase.local.stack import LocalStack
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 60
+IMAGES = {"image/png": PNG, "image/webp": WEBP}
 
 
 def auth(user: User) -> dict[str, str]:
@@ -101,12 +104,12 @@ def test_replacing_an_avatar_is_an_upsert(
     the second upload replaces the row's metadata and the type downloads carry."""
     user = make_user("replace")
     with httpx.Client(base_url=edge.url, timeout=30) as client:
-        for kind in ("image/png", "image/webp"):
+        for kind, image in IMAGES.items():
             signed = client.post(
-                "/profile/avatar", json={"fileSize": len(PNG), "fileType": kind}, headers=auth(user)
+                "/profile/avatar", json={"fileSize": len(image), "fileType": kind}, headers=auth(user)
             )
             assert signed.status_code == 200, signed.text
-            uploaded = client.put(signed.json()["upload_url"], content=PNG, headers={"Content-Type": kind})
+            uploaded = client.put(signed.json()["upload_url"], content=image, headers={"Content-Type": kind})
             assert uploaded.status_code == 200, uploaded.text
         fetched = client.get(client.get("/profile/avatar", headers=auth(user)).json()["url"])
     assert (fetched.status_code, fetched.headers["content-type"]) == (200, "image/webp")
@@ -122,12 +125,12 @@ def test_local_storage_asks_rls_as_the_user(
     who may sign what, and the trial insert behind an allowed upload leaves no row."""
     owner, other = make_user("rls-owner"), make_user("rls-other")
     storage = LocalStorage(tmp_path, "http://127.0.0.1:1", "local-test-secret-local-test-secret", db)
-    signed = storage.sign_upload(owner.caller, f"{owner.id}/avatar")
+    signed = storage.sign_upload(owner.caller, f"{owner.id}/avatar", len(PNG), "image/png")
     assert signed.token is not None
     assert storage.verify(signed.token, f"{owner.id}/avatar", "upload")["owner"] == owner.id
     assert stored_object(stack, owner) is None  # the trial insert was rolled back
     with pytest.raises(HttpError) as refused:
-        storage.sign_upload(other.caller, f"{owner.id}/avatar")
+        storage.sign_upload(other.caller, f"{owner.id}/avatar", len(PNG), "image/png")
     assert (refused.value.status, refused.value.code) == (403, "avatar_not_allowed")
     with pytest.raises(HttpError) as missing:
         storage.sign_download(owner.caller, f"{owner.id}/avatar")
@@ -225,3 +228,69 @@ def test_cors_preflight_from_an_allowed_origin_only(stack: LocalStack) -> None:
         assert "access-control-allow-origin" not in denied.headers
         exposed = httpx.get(f"{server.url}/health", headers={"Origin": "https://app.example.test"})
         assert "X-RateLimit-Remaining" in exposed.headers["access-control-expose-headers"]
+
+
+def _signed_upload(edge: EdgeServer, user: User, size: int, kind: str = "image/png") -> str:
+    answer = httpx.post(
+        f"{edge.url}/profile/avatar", json={"fileSize": size, "fileType": kind}, headers=auth(user)
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["upload_url"])
+
+
+def test_an_upload_must_be_the_size_it_was_signed_for(
+    edge: EdgeServer, make_user: Callable[..., User]
+) -> None:
+    """A URL signed for N bytes used to take anything up to the bucket's 2 MB."""
+    user = make_user("avatar-size")
+    url = _signed_upload(edge, user, len(PNG))
+    bigger = httpx.put(url, content=PNG + b"\x00" * 1000, headers={"Content-Type": "image/png"})
+    assert (bigger.status_code, bigger.json()["error"]["code"]) == (400, "upload_size_mismatch")
+    other_type = httpx.put(url, content=WEBP[: len(PNG)], headers={"Content-Type": "image/webp"})
+    assert (other_type.status_code, other_type.json()["error"]["code"]) == (415, "invalid_mime_type")
+    assert httpx.put(url, content=PNG, headers={"Content-Type": "image/png"}).status_code == 200
+
+
+def test_an_upload_must_be_the_image_it_claims_to_be(
+    stack: LocalStack, edge: EdgeServer, make_user: Callable[..., User]
+) -> None:
+    """HTML labelled image/png used to be stored and served as image/png."""
+    user = make_user("avatar-html")
+    html = b"<html><script>alert(1)</script></html>"
+    url = _signed_upload(edge, user, len(html))
+    refused = httpx.put(url, content=html, headers={"Content-Type": "image/png"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (415, "avatar_content_mismatch")
+    assert stored_object(stack, user) is None
+
+
+def test_confirming_an_avatar_checks_its_bytes_and_records_it(
+    stack: LocalStack, edge: EdgeServer, db: PsycopgDatabase, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    """POST /profile/avatar/confirm reads the stored object's first bytes: a real image is recorded on the
+    profile; a file that is not the image its type says (here written behind the upload's back, as a
+    client uploading straight to Supabase Storage could) is deleted and refused."""
+    good, bad = make_user("confirm-good"), make_user("confirm-bad")
+    with httpx.Client(base_url=edge.url, timeout=30) as client:
+        uploaded = client.put(
+            _signed_upload(edge, good, len(PNG)), content=PNG, headers={"Content-Type": "image/png"}
+        )
+        assert uploaded.status_code == 200
+        confirmed = client.post("/profile/avatar/confirm", headers=auth(good))
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["avatar_path"] == f"{good.id}/avatar"
+
+        # The app's own local storage (the same files and rows the edge app serves).
+        root = LOCAL_DIR / "storage"
+        storage = LocalStorage(root, edge.settings.supabase_url, edge.settings.jwt_secret, db)
+        storage.store(f"{bad.id}/avatar", bad.id, b"<html>not an image</html>", "image/png")
+        refused = client.post("/profile/avatar/confirm", headers=auth(bad))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (415, "avatar_content_mismatch")
+        assert stored_object(stack, bad) is None  # deleted
+        missing = client.post("/profile/avatar/confirm", headers=auth(bad))
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, "avatar_not_found")
+    with stack.superuser_connection() as conn:
+        rows = conn.execute(
+            "select id::text as id, avatar_path from public.profiles where id = any(%s::uuid[])",
+            ([good.id, bad.id],),
+        ).fetchall()
+    assert {row["id"]: row["avatar_path"] for row in rows} == {good.id: f"{good.id}/avatar", bad.id: None}

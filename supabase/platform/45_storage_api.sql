@@ -121,3 +121,26 @@ $$;
 
 revoke execute on function storage_api.object_mimetype(text, text) from public;
 grant execute on function storage_api.object_mimetype(text, text) to service_role;
+
+-- Delete the caller's object ------------------------------------------------------------------------------
+-- What the Storage API does for DELETE /object/{bucket}/{name} with the user's JWT: it sets
+-- storage.allow_delete_query for its own request (direct deletes are refused otherwise, see
+-- storage.protect_delete) and deletes as the caller, so the DELETE policies decide. True when a row went
+-- (the edge app then removes the file).
+create function storage_api.delete_object(bucket_id text, name text)
+returns boolean
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  perform pg_catalog.set_config('storage.allow_delete_query', 'true', true);
+  delete from storage.objects as o
+  where o.bucket_id = delete_object.bucket_id and o.name = delete_object.name;
+  return found;
+end
+$$;
+
+revoke execute on function storage_api.delete_object(text, text) from public;
+grant execute on function storage_api.delete_object(text, text) to authenticated;

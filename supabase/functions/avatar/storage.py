@@ -26,6 +26,7 @@ import jwt
 from thinbase import upstream
 from thinbase.db import Caller, Database
 from thinbase.errors import HttpError, StorageError
+from thinbase.functions.avatar import content
 
 BUCKET = "avatars"
 MAX_BYTES = 2 * 1024 * 1024
@@ -43,9 +44,26 @@ class SignedUrl:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """An uploaded object's declared type and its first bytes (content.HEAD_BYTES)."""
+
+    content_type: str
+    first_bytes: bytes
+
+
 class AvatarStorage(Protocol):
-    def sign_upload(self, caller: Caller, path: str) -> SignedUrl: ...
+    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
+        """An upload URL for `path`; where the storage can, bound to `size` bytes of `content_type`."""
+        ...
+
     def sign_download(self, caller: Caller, path: str) -> SignedUrl: ...
+
+    def head(self, caller: Caller, path: str) -> ObjectHead | None:
+        """The object's type and first bytes as the user may read them; None when there is none."""
+        ...
+
+    def delete(self, caller: Caller, path: str) -> None: ...
 
 
 def avatar_path(caller: Caller) -> str:
@@ -84,9 +102,44 @@ class SupabaseStorage:
             )
         return upstream.json_object(response, service="storage", errors=StorageError)
 
-    def sign_upload(self, caller: Caller, path: str) -> SignedUrl:
+    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
+        # Supabase Storage's signed upload URLs bind neither a size nor a type (the bucket's limits apply);
+        # the bytes are checked after the upload instead (POST /profile/avatar/confirm, `head`).
         body = self._post(caller, f"/object/upload/sign/{BUCKET}/{path}", headers={"x-upsert": "true"})
         return SignedUrl(f"{self._base}{body['url']}", body.get("token"), 7200)
+
+    def _user_headers(self, caller: Caller) -> dict[str, str]:
+        return {"Authorization": f"Bearer {caller.token}", "apikey": self._anon_key}
+
+    def head(self, caller: Caller, path: str) -> ObjectHead | None:
+        # A ranged read of the first bytes, as the user (RLS decides), never the whole object.
+        response = upstream.send(
+            self._http,
+            "GET",
+            f"{self._base}/object/authenticated/{BUCKET}/{path}",
+            service="storage",
+            errors=StorageError,
+            timeout=10.0,
+            headers={**self._user_headers(caller), "Range": f"bytes=0-{content.HEAD_BYTES - 1}"},
+        )
+        if response.status_code in (400, 404):  # Storage answers a missing or hidden object either way
+            return None
+        upstream.check(response, service="storage", errors=StorageError, ok=(200, 206))
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        return ObjectHead(kind, response.content[: content.HEAD_BYTES])
+
+    def delete(self, caller: Caller, path: str) -> None:
+        response = upstream.send(
+            self._http,
+            "DELETE",
+            f"{self._base}/object/{BUCKET}/{path}",
+            service="storage",
+            errors=StorageError,
+            timeout=10.0,
+            headers=self._user_headers(caller),
+        )
+        if response.status_code not in (400, 404):
+            upstream.check(response, service="storage", errors=StorageError)
 
     def sign_download(self, caller: Caller, path: str) -> SignedUrl:
         body = self._post(caller, f"/object/sign/{BUCKET}/{path}", body={"expiresIn": DOWNLOAD_SECONDS})
@@ -111,7 +164,7 @@ class LocalStorage:
         # `authenticated` with the user's claims, so the storage.objects policies decide.
         return Caller.user(caller.claims, token=caller.token)
 
-    def _token(self, caller: Caller, path: str, scope: str, seconds: int) -> str:
+    def _token(self, caller: Caller, path: str, scope: str, seconds: int, **bound: Any) -> str:
         now = int(time.time())
         return jwt.encode(
             {
@@ -121,17 +174,19 @@ class LocalStorage:
                 "upsert": True,
                 "iat": now,
                 "exp": now + seconds,
+                **bound,
             },
             self._secret,
             algorithm="HS256",
         )
 
-    def sign_upload(self, caller: Caller, path: str) -> SignedUrl:
+    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
         # As the Storage API does: a trial INSERT as the user, rolled back, so RLS decides. An existing
-        # object counts as allowed: the upload is then an upsert, which the update policy decides.
+        # object counts as allowed: the upload is then an upsert, which the update policy decides. The
+        # token binds the declared size and type: the upload must be exactly that (local_upload).
         if not self._storage_api("can_insert_object", self._user(caller), bucket_id=BUCKET, name=path):
             raise HttpError(403, "avatar_not_allowed", "You may only upload your own avatar.")
-        token = self._token(caller, path, "upload", UPLOAD_SECONDS)
+        token = self._token(caller, path, "upload", UPLOAD_SECONDS, size=size, type=content_type)
         return SignedUrl(
             f"{self.base}/object/upload/sign/{BUCKET}/{path}?token={token}", token, UPLOAD_SECONDS
         )
@@ -169,6 +224,20 @@ class LocalStorage:
         self._storage_api(
             "upsert_object", Caller.service(), bucket_id=BUCKET, name=path, owner_id=owner, metadata=metadata
         )
+
+    def head(self, caller: Caller, path: str) -> ObjectHead | None:
+        if not self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
+            return None
+        target = self.file(path)
+        if not target.is_file():
+            return None
+        with target.open("rb") as stream:
+            first = stream.read(content.HEAD_BYTES)
+        return ObjectHead(self.content_type(path), first)
+
+    def delete(self, caller: Caller, path: str) -> None:
+        if self._storage_api("delete_object", self._user(caller), bucket_id=BUCKET, name=path):
+            self.file(path).unlink(missing_ok=True)
 
     def content_type(self, path: str) -> str:
         mimetype = self._storage_api("object_mimetype", Caller.service(), bucket_id=BUCKET, name=path)
