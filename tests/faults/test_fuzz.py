@@ -216,6 +216,7 @@ TEXT_RPCS: list[tuple[str, list[str], Caller | None]] = [
     ("begin_idempotent_request", ["route", "key", "request_hash"], None),
     ("complete_idempotent_request", ["route", "key"], None),
     ("release_idempotent_request", ["route", "key"], None),
+    ("operator_match_ids", ["entity", "prefix"], Caller.service()),
 ]
 # Public RPCs with text arguments left out, and why.
 NOT_FUZZED = {

@@ -26,7 +26,7 @@ import jwt
 from thinbase import upstream
 from thinbase.db import Caller, Database
 from thinbase.errors import HttpError, StorageError
-from thinbase.functions.avatar import content
+from thinbase.functions.avatar.content import HEAD_BYTES
 
 BUCKET = "avatars"
 MAX_BYTES = 2 * 1024 * 1024
@@ -46,7 +46,7 @@ class SignedUrl:
 
 @dataclass(frozen=True)
 class ObjectHead:
-    """An uploaded object's declared type and its first bytes (content.HEAD_BYTES)."""
+    """An uploaded object's declared type and its first bytes (HEAD_BYTES)."""
 
     content_type: str
     first_bytes: bytes
@@ -120,13 +120,13 @@ class SupabaseStorage:
             service="storage",
             errors=StorageError,
             timeout=10.0,
-            headers={**self._user_headers(caller), "Range": f"bytes=0-{content.HEAD_BYTES - 1}"},
+            headers={**self._user_headers(caller), "Range": f"bytes=0-{HEAD_BYTES - 1}"},
         )
         if response.status_code in (400, 404):  # Storage answers a missing or hidden object either way
             return None
         upstream.check(response, service="storage", errors=StorageError, ok=(200, 206))
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        return ObjectHead(kind, response.content[: content.HEAD_BYTES])
+        return ObjectHead(kind, response.content[: HEAD_BYTES])
 
     def delete(self, caller: Caller, path: str) -> None:
         response = upstream.send(
@@ -232,7 +232,7 @@ class LocalStorage:
         if not target.is_file():
             return None
         with target.open("rb") as stream:
-            first = stream.read(content.HEAD_BYTES)
+            first = stream.read(HEAD_BYTES)
         return ObjectHead(self.content_type(path), first)
 
     def delete(self, caller: Caller, path: str) -> None:
