@@ -30,7 +30,8 @@ def test_status_reports_the_local_stack_up_to_date(stack: LocalStack) -> None:
 def test_status_table_on_a_terminal_and_exit_codes(stack: LocalStack) -> None:
     result = run("db", "status")
     assert result.exit_code == 0, result.output
-    assert "20261122000100" in result.stdout
+    # Up to 30 migrations the table lists every one; beyond that only pending or drifted ones (none here).
+    assert "migrations on local stack" in flat(result.stdout)
     assert "up to date" in flat(result.stderr)
 
 
