@@ -140,3 +140,29 @@ def user_create(
     else:
         print(token)
         progress(f"user {user['email']} id {user['id']}")
+
+
+@user_app.command("token")
+def user_token(
+    email: Annotated[str, typer.Argument(help="The user's email address.")],
+    expires_in: Annotated[int, typer.Option(help="Access token lifetime in seconds.", min=60)] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a fresh access token for an existing local user (a new session, as a sign-in starts one)."""
+    stack = LocalStack()
+    try:
+        user = stack.find_user(email)
+        if user is None:
+            fail(
+                f"no local user with email {email}",
+                code=ExitCode.NOT_FOUND,
+                hint="`thinbase local user create EMAIL` signs one up",
+                as_json=as_json,
+            )
+        token = stack.user_token(user, expires_in=expires_in)
+    except (StackError, psycopg.Error) as exc:
+        fail(str(exc), hint="is the stack running? `thinbase local up`", as_json=as_json)
+    if as_json:
+        emit_json({"id": str(user["id"]), "email": user["email"], "access_token": token})
+    else:
+        print(token)

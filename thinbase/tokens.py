@@ -54,13 +54,19 @@ def access_token(
     expires_in: int = ACCESS_TOKEN_SECONDS,
     issuer: str = "http://127.0.0.1/auth/v1",
     now: int | None = None,
+    session_id: str | None = None,
+    authenticated_at: int | None = None,
 ) -> str:
     """A user access token with the claim set Supabase Auth issues (see reference §5.1).
 
     `user` is a row of auth.users with at least id, email, phone, raw_app_meta_data, raw_user_meta_data,
-    is_anonymous.
+    is_anonymous (or the same as Supabase Auth's user JSON: app_metadata, user_metadata). `session_id` is
+    the auth.sessions row the token belongs to (a random one when there is none: such a token works for
+    the Data API, which never looks sessions up, but not for /auth/v1/user); `authenticated_at` is when
+    the session signed in, the `amr` entry's timestamp (default: now).
     """
     issued = int(time.time()) if now is None else now
+    signed_in = issued if authenticated_at is None else authenticated_at
     claims = {
         "iss": issuer,
         "sub": str(user["id"]),
@@ -69,12 +75,12 @@ def access_token(
         "iat": issued,
         "email": user.get("email") or "",
         "phone": user.get("phone") or "",
-        "app_metadata": user.get("raw_app_meta_data") or {},
-        "user_metadata": user.get("raw_user_meta_data") or {},
+        "app_metadata": user.get("raw_app_meta_data") or user.get("app_metadata") or {},
+        "user_metadata": user.get("raw_user_meta_data") or user.get("user_metadata") or {},
         "role": "authenticated",
         "aal": "aal1",
-        "amr": [{"method": "password", "timestamp": issued}],
-        "session_id": str(uuid.uuid4()),
+        "amr": [{"method": "password", "timestamp": signed_in}],
+        "session_id": session_id or str(uuid.uuid4()),
         "is_anonymous": bool(user.get("is_anonymous", False)),
     }
     return sign(claims, secret)

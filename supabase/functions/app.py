@@ -28,6 +28,8 @@ from thinbase.functions._shared.state import AppState
 from thinbase.functions.avatar.storage import AvatarStorage, LocalStorage, SupabaseStorage
 from thinbase.functions.payments import checkout, webhooks
 from thinbase.functions.payments.providers.registry import build_providers
+from thinbase.functions.rest_gateway import auth as gateway_auth
+from thinbase.functions.rest_gateway import tables as gateway_tables
 from thinbase.local.paths import LOCAL_DIR
 from thinbase.settings import Settings, load_settings
 
@@ -38,6 +40,10 @@ CORS_EXPOSED_HEADERS = [
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
+    # supabase-js reads these from the local gateway's PostgREST and Auth answers.
+    "Content-Range",
+    "Preference-Applied",
+    "X-Supabase-Api-Version",
 ]
 
 
@@ -61,7 +67,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         *ai.routes,
     ]
     if settings.serves_local_gateway:
-        routes += [*rest_gateway.routes, *avatar.local_routes]
+        # RPCs before tables: /rest/v1/rpc/{fn} must not be read as a table named "rpc".
+        routes += [*rest_gateway.routes, *gateway_tables.routes, *gateway_auth.routes, *avatar.local_routes]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,8 +101,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.allowed_origins),
-                allow_methods=["GET", "POST", "PUT", "OPTIONS"],
-                allow_headers=["authorization", "apikey", "content-type", "idempotency-key", "x-client-info"],
+                allow_methods=["GET", "POST", "PUT", "PATCH", "OPTIONS"],
+                allow_headers=[
+                    "authorization",
+                    "apikey",
+                    "content-type",
+                    "idempotency-key",
+                    "x-client-info",
+                    # What supabase-js sends to /rest/v1 and /auth/v1 (the local gateway).
+                    "accept-profile",
+                    "content-profile",
+                    "prefer",
+                    "range",
+                    "x-supabase-api-version",
+                    "x-retry-count",
+                ],
                 expose_headers=CORS_EXPOSED_HEADERS,
                 max_age=600,
             ),

@@ -27,8 +27,10 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from thinbase.db import table_sql
 from thinbase.db.port import Caller
 from thinbase.db.postgrest_errors import status_for
+from thinbase.db.tables import SingularityError, TableRead, TableRows, TableUpdate
 from thinbase.errors import DatabaseUnavailable, RpcError
 
 ReturnKind = Literal["scalar", "composite", "void"]
@@ -101,6 +103,7 @@ class PsycopgDatabase:
         )
         self._signatures: dict[tuple[str, str], list[Signature]] = {}
         self._role_settings: dict[str, list[tuple[str, str]]] = {}
+        self._catalog: dict[str, list[str]] | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -137,6 +140,98 @@ class PsycopgDatabase:
             raise DatabaseUnavailable(str(exc)) from exc
         except psycopg.Error as exc:
             raise _rpc_error(exc, caller) from exc
+
+    # -- table reads and updates (thinbase.db.tables; the local gateway's /rest/v1/{table}) ------------
+
+    def read_table(
+        self, read: TableRead, *, caller: Caller, headers: Mapping[str, str] | None = None
+    ) -> TableRows:
+        """A GET as PostgREST runs it: one read-only transaction as the caller."""
+        return self._table_call(read.table, caller, headers or {}, "GET", read_only=True, read=read)
+
+    def update_table(
+        self,
+        update: TableUpdate,
+        *,
+        caller: Caller,
+        headers: Mapping[str, str] | None = None,
+        representation: bool = False,
+    ) -> TableRows:
+        """A PATCH as PostgREST runs it. A singular update that matched other than one row is rolled back
+        (SingularityError), as PostgREST does for `Accept: application/vnd.pgrst.object+json`."""
+        return self._table_call(
+            update.table, caller, headers or {}, "PATCH", update=update, representation=representation
+        )
+
+    def _table_call(
+        self,
+        table: str,
+        caller: Caller,
+        headers: Mapping[str, str],
+        method: str,
+        *,
+        read_only: bool = False,
+        read: TableRead | None = None,
+        update: TableUpdate | None = None,
+        representation: bool = False,
+    ) -> TableRows:
+        try:
+            with self._pool.connection() as conn:
+                catalog = self._table_catalog(conn, table)
+                if read is not None:
+                    statement, params = table_sql.read_statement(read, catalog)
+                else:
+                    assert update is not None
+                    statement, params = table_sql.update_statement(
+                        update, catalog, representation=representation
+                    )
+                settings = _request_settings(
+                    "public",
+                    "",
+                    caller,
+                    headers,
+                    self._settings_for(conn, caller.role),
+                    method=method,
+                    path=f"/{table}",
+                )
+                statements: list[sql.Composable] = [_set_config_query(len(settings)), statement]
+                if read_only:
+                    statements.insert(0, sql.SQL("set transaction read only"))
+                with conn.transaction(), psycopg.ClientCursor(conn) as cursor:
+                    cursor.execute(
+                        sql.SQL("; ").join(statements), [*(v for pair in settings for v in pair), *params]
+                    )
+                    while cursor.nextset():  # the query's result is the last one
+                        pass
+                    row = cursor.fetchone()
+                    assert row is not None
+                    total, matched, rows = row
+                    if update is not None and update.singular and matched != 1:
+                        raise SingularityError(int(matched))
+        except (RpcError, SingularityError):
+            raise
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no database connection available: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            raise _rpc_error(exc, caller) from exc
+        if update is not None:  # an update's total is how many rows it changed
+            return TableRows(rows=list(rows), total=int(matched))
+        return TableRows(rows=list(rows), total=None if total is None else int(total))
+
+    def _table_catalog(self, conn: psycopg.Connection[TupleRow], table: str) -> dict[str, list[str]]:
+        """Tables and their columns in `public`, as PostgREST's schema cache; read again once on a miss (a
+        migration ran), so a table that really is missing answers PGRST205."""
+        with self._lock:
+            catalog = self._catalog
+        if catalog is None or table not in catalog:
+            catalog = {str(name): list(columns) for name, columns in conn.execute(table_sql.CATALOG_SQL)}
+            with self._lock:
+                self._catalog = catalog
+        if table not in catalog:
+            raise table_sql.table_not_found(table, catalog)
+        return catalog
 
     # -- one call ---------------------------------------------------------------------------------------
 
@@ -221,13 +316,16 @@ def _request_settings(
     caller: Caller,
     headers: Mapping[str, str],
     role_settings: list[tuple[str, str]],
+    *,
+    method: str = "POST",
+    path: str | None = None,
 ) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = [("search_path", f'"{schema}", public, extensions'), *role_settings]
     pairs += [
         ("role", caller.role),
         ("request.jwt.claims", json.dumps({**caller.claims, "role": caller.role})),
-        ("request.method", "POST"),
-        ("request.path", f"/rpc/{fn}"),
+        ("request.method", method),
+        ("request.path", path or f"/rpc/{fn}"),
         ("request.headers", json.dumps({k.lower(): v for k, v in headers.items() if k.lower() != "cookie"})),
         ("request.cookies", "{}"),
     ]

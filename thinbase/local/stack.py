@@ -469,4 +469,28 @@ class LocalStack:
         return dict(row)
 
     def user_token(self, user: dict[str, Any], *, expires_in: int = tokens.ACCESS_TOKEN_SECONDS) -> str:
-        return tokens.access_token(user, self.state().jwt_secret, expires_in=expires_in)
+        """A fresh access token for `user` (a row with id, email, …), in a new auth.sessions row, as a
+        sign-in makes one: so the token also works where sessions are looked up (/auth/v1/user, logout)."""
+        with self.superuser_connection() as conn:
+            found = conn.execute(
+                "select auth_api.start_session(%s, 'thinbase local user', null) as s", (user["id"],)
+            ).fetchone()
+        assert found is not None
+        session = found["s"]
+        return tokens.access_token(
+            session["user"],
+            self.state().jwt_secret,
+            expires_in=expires_in,
+            session_id=str(session["session_id"]),
+            authenticated_at=int(session["authenticated_at"]),
+        )
+
+    def find_user(self, email: str) -> dict[str, Any] | None:
+        """The auth.users row with this email (Supabase Auth compares addresses lower-cased)."""
+        with self.superuser_connection() as conn:
+            row = conn.execute(
+                "select id, email, phone, raw_app_meta_data, raw_user_meta_data, is_anonymous "
+                "from auth.users where email = lower(%s) and not is_sso_user",
+                (email,),
+            ).fetchone()
+        return dict(row) if row else None

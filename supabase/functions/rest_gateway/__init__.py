@@ -1,7 +1,8 @@
 """PostgREST's RPC contract at /rest/v1/rpc/{fn}, served on the local stack only.
 
 PostgREST cannot run here, so this lets supabase-py and supabase-js call our RPCs locally. It does what the
-platform's gateway and PostgREST do for RPC and nothing more (no tables, no filters):
+platform's gateway and PostgREST do for RPC (table reads are tables.py, Supabase Auth is auth.py; both
+share the checks below):
 - `apikey` must be one of the project's keys, else 401 (the platform's API gateway);
 - the Bearer JWT (or, without one, the apikey itself) is verified with the JWT secret: invalid → 401
   PGRST301, expired → 401 PGRST303; its `role` claim picks the database role (anon when absent);
@@ -50,7 +51,7 @@ def forwarded_for(request: Request) -> dict[str, str]:
     return headers
 
 
-def _postgrest_error(error: RpcError) -> JSONResponse:
+def postgrest_error(error: RpcError) -> JSONResponse:
     # A `raise sqlstate 'PGRST'` error's own headers (Retry-After on a 429), as PostgREST sends them.
     headers = {**error.headers, "Proxy-Status": f"PostgREST; error={error.code}"}
     if error.status == 401:
@@ -58,7 +59,7 @@ def _postgrest_error(error: RpcError) -> JSONResponse:
     return JSONResponse(error.as_postgrest_body(), status_code=error.status, headers=headers)
 
 
-def _caller(request: Request, settings: Settings) -> Caller:
+def request_caller(request: Request, settings: Settings) -> Caller:
     apikey = request.headers.get("apikey", "")
     if not apikey or apikey not in (settings.anon_key, settings.service_role_key):
         raise RpcError(401, "PGRST301", "No API key found in request" if not apikey else "Invalid API key")
@@ -95,21 +96,27 @@ async def _arguments(request: Request) -> dict[str, Any]:
     return body
 
 
-async def rpc(request: Request) -> Response:
-    settings = app_state(request).settings
-    profile_header = "accept-profile" if request.method == "GET" else "content-profile"
+def requested_schema(request: Request, settings: Settings) -> str:
+    """The schema the profile header names (Accept-Profile to read, Content-Profile to write), if exposed."""
+    profile_header = "accept-profile" if request.method in ("GET", "HEAD") else "content-profile"
     schema = request.headers.get(profile_header, "public")
     exposed = exposed_schemas(settings)
+    if schema not in exposed:
+        raise RpcError(
+            406,
+            "PGRST106",
+            f"Invalid schema: {schema}",
+            None,
+            f"Only the following schemas are exposed: {', '.join(exposed)}",
+        )
+    return schema
+
+
+async def rpc(request: Request) -> Response:
+    settings = app_state(request).settings
     try:
-        if schema not in exposed:
-            raise RpcError(
-                406,
-                "PGRST106",
-                f"Invalid schema: {schema}",
-                None,
-                f"Only the following schemas are exposed: {', '.join(exposed)}",
-            )
-        caller = _caller(request, settings)
+        schema = requested_schema(request, settings)
+        caller = request_caller(request, settings)
         args = await _arguments(request)
         result = await run_in_threadpool(
             app_state(request).database.rpc,
@@ -121,9 +128,9 @@ async def rpc(request: Request) -> Response:
             read_only=request.method == "GET",
         )
     except RpcError as error:
-        return _postgrest_error(error)
+        return postgrest_error(error)
     except DatabaseUnavailable as exc:
-        return _postgrest_error(
+        return postgrest_error(
             RpcError(503, "PGRST001", "Database client error. Retrying the connection.", str(exc))
         )
     return JSONResponse(result, headers={"Content-Profile": schema})
