@@ -7,15 +7,17 @@ Both clients' outcomes must equal EXPECTED, so two clients that agree on a wrong
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from postgrest.exceptions import APIError
 from postgrest.types import CountMethod
@@ -71,12 +73,17 @@ def _comparable(result: dict[str, Any], email: str) -> dict[str, Any]:
 # -- supabase-py -------------------------------------------------------------------------------------------
 
 
-def _client(edge: EdgeServer) -> Client:
-    return create_client(
-        edge.settings.supabase_url,
-        edge.settings.anon_key,
-        ClientOptions(auto_refresh_token=False, persist_session=False),
-    )
+@contextlib.contextmanager
+def _client(edge: EdgeServer) -> Iterator[Client]:
+    """supabase-py with one HTTP client of ours for Auth and PostgREST, closed at the end: the library
+    opens (and drops) a PostgREST client per auth change, and has no close() of its own, so left to
+    itself it leaves sockets for the garbage collector (a ResourceWarning in a later test)."""
+    with httpx.Client() as http:
+        yield create_client(
+            edge.settings.supabase_url,
+            edge.settings.anon_key,
+            ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http),
+        )
 
 
 def _auth_failure(call: Callable[[], Any]) -> dict[str, Any] | None:
@@ -95,7 +102,11 @@ def _rest(call: Callable[[], Any]) -> tuple[Any, dict[str, Any] | None]:
 
 
 def python_main(edge: EdgeServer, email: str, other_user_id: str) -> dict[str, Any]:
-    supabase = _client(edge)
+    with _client(edge) as supabase:
+        return _python_main(supabase, email, other_user_id)
+
+
+def _python_main(supabase: Client, email: str, other_user_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     signed_up = supabase.auth.sign_up(
         {"email": email, "password": PASSWORD, "options": {"data": {"full_name": "Ada"}}}
@@ -201,7 +212,11 @@ def python_main(edge: EdgeServer, email: str, other_user_id: str) -> dict[str, A
 
 
 def python_reuse(edge: EdgeServer, email: str, rotated: str) -> dict[str, Any]:
-    supabase = _client(edge)
+    with _client(edge) as supabase:
+        return _python_reuse(supabase, email, rotated)
+
+
+def _python_reuse(supabase: Client, email: str, rotated: str) -> dict[str, Any]:
     out: dict[str, Any] = {"reuse_rotated": _auth_failure(lambda: supabase.auth.refresh_session(rotated))}
     signed_in = supabase.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     assert signed_in.session is not None
