@@ -9,6 +9,7 @@ import pytest
 
 from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, serve_edge
+from tests.rate_windows import within_one_window
 from thinbase import tokens
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
@@ -124,6 +125,7 @@ def test_the_gateway_appends_the_peer_to_x_forwarded_for(
         )
 
     reset()
+    within_one_window(3600)
     try:
         answers = [
             post(

@@ -15,6 +15,7 @@ import pytest
 from tests.ai.conftest import AiSite, auth, hold_statuses, make_plan, month, post, put_on_plan, usage_rows
 from tests.ai.fakes import Behaviour
 from tests.conftest import User
+from tests.rate_windows import within_one_window
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.local.stack import LocalStack
 
@@ -28,6 +29,7 @@ def test_the_plans_request_limit_answers_429_rate_limited(
         user,
         make_plan(db, ai_monthly_token_cap=1_000_000, ai_requests_per_window=2, ai_window_seconds=60),
     )
+    within_one_window(60)
     for _ in range(2):
         assert post(site, "/ai/generate", user, {"prompt": "hi"}).status_code == 200
     before = time.time()
