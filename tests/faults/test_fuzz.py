@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, User, serve_edge
 from tests.providers import signing
 from tests.providers.fakes import MidtransFake
@@ -397,13 +398,15 @@ def test_bad_http_input(
     ],
 )
 def test_hostile_emails_are_refused_or_stored_safely(db: PsycopgDatabase, email: str) -> None:
-    headers = {"x-forwarded-for": "192.0.2.77"}
+    # A fresh address per example: the per-IP sign-up limit must not decide the outcome (a fixed address ran
+    # into it when runs repeated within the hour), so the only answers left are the email's own.
+    headers = {"x-forwarded-for": fresh_ip()}
     outcome: object
     try:
         outcome = db.rpc("join_waitlist", {"email": email}, caller=Caller.anon(), headers=headers)
     except RpcError as exc:
         outcome = (exc.status, exc.message)
-    assert outcome in ("joined", "already_joined", (400, "invalid_email"), (429, "rate_limited"))
+    assert outcome in ("joined", "already_joined", (400, "invalid_email"))
 
 
 @pytest.mark.parametrize(
