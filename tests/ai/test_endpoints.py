@@ -24,9 +24,9 @@ from tests.ai.conftest import (
     stream_events,
     usage_rows,
 )
-from tests.ai.fakes import DEFAULT_REPLY, Behaviour
 from tests.conftest import EdgeServer, User, serve_edge
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import DEFAULT_REPLY, Behaviour
 from thinbase.local.stack import LocalStack
 
 CHAT: dict[str, Any] = {

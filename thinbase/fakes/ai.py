@@ -72,7 +72,7 @@ def _words(messages: Any) -> int:
     return total
 
 
-class FakeAiServer:
+class AiFake:
     name = "fake"
 
     def __init__(self, api_key: str) -> None:
@@ -244,7 +244,7 @@ _OPENAI_ERRORS = {
 }
 
 
-class FakeOpenAI(FakeAiServer):
+class OpenAIFake(AiFake):
     """POST …/chat/completions (any prefix: /v1, /v1beta/openai …) with `Authorization: Bearer <key>`."""
 
     name = "openai"
@@ -360,7 +360,7 @@ _ANTHROPIC_ERRORS = {
 }
 
 
-class FakeAnthropic(FakeAiServer):
+class AnthropicFake(AiFake):
     """POST /v1/messages with `x-api-key` and `anthropic-version: 2023-06-01`."""
 
     name = "anthropic"
