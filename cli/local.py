@@ -9,6 +9,7 @@ from typing import Annotated
 import psycopg
 import typer
 
+from thinbase.cli import mail
 from thinbase.cli.output import ExitCode, emit_json, fail, key_values, progress
 from thinbase.errors import StackError
 from thinbase.local.stack import LocalStack
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Users on the local stack (the stand-in for Supabase Auth sign-ups).")
 app.add_typer(user_app, name="user")
+app.add_typer(mail.app, name="mail")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON envelope instead of text.")]
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
