@@ -7,7 +7,7 @@ next answers with `fail_next` / `stall_next` and read what arrived in `sent`.
 
 The catcher side shows every accepted message, like the Supabase CLI's Inbucket/Mailpit, without auth (it
 listens on loopback only):
-- `GET /` a page listing them, newest first (time, from, to, subject);
+- `GET /` a page listing them, newest first (time, from, to, subject), reloading itself every 5 s;
 - `GET /messages/{id}` one message: its headers, the text body, and the HTML body inside an
   `<iframe sandbox srcdoc=…>` (no scripts, forms, plugins or same-origin access, whatever the mail holds);
   every other value is escaped, and the pages forbid scripts (Content-Security-Policy);
@@ -200,7 +200,8 @@ class FakeResend:
                     return 404, "text/html; charset=utf-8", _document("Not found", _not_found(message_id))
                 return 200, "text/html; charset=utf-8", _document(found["subject"], _detail(found))
         if path == "/":
-            return 200, "text/html; charset=utf-8", _document("Mail catcher", _listing(self.messages()))
+            page = _document("Mail catcher", _listing(self.messages()), refresh=True)
+            return 200, "text/html; charset=utf-8", page
         return 404, "text/html; charset=utf-8", _document("Not found", "<p>No such page.</p>")
 
     # -- running --------------------------------------------------------------------------------------------
@@ -222,9 +223,11 @@ class FakeResend:
 # -- pages: every value from a message goes through html.escape ---------------------------------------------
 
 
-def _document(title: str, body: str) -> bytes:
+def _document(title: str, body: str, *, refresh: bool = False) -> bytes:
+    """A whole page; `refresh`: reload every few seconds, so new mail shows up by itself (no script)."""
+    reload = '<meta http-equiv="refresh" content="5">' if refresh else ""
     return (
-        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html>\n<html lang=en><head><meta charset=utf-8>{reload}"
         f"<title>{escape(title)} · thinbase mail</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     ).encode()
