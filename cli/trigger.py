@@ -43,6 +43,7 @@ class Delivery:
 
     event: SampleEvent
     webhook: SampleWebhook
+    event_key: str | None  # the ledger's key for it, where the provider is configured here to parse it
     http_status: int
     answer: Any  # the decoded JSON body, else the text
 
@@ -58,6 +59,7 @@ class Delivery:
         return {
             "event": self.event.name,
             "maps_to": self.event.status,
+            "event_key": self.event_key,
             "http_status": self.http_status,
             "response": self.answer,
         }
@@ -151,14 +153,16 @@ def _create_payment(db: Session, caller: Caller, args: dict[str, Any]) -> dict[s
     return payment
 
 
-def deliver(http: httpx.Client, endpoint: str, event: SampleEvent, webhook: SampleWebhook) -> Delivery:
+def deliver(
+    http: httpx.Client, endpoint: str, event: SampleEvent, webhook: SampleWebhook, event_key: str | None
+) -> Delivery:
     """POST the webhook; httpx.HTTPError when the edge app cannot be reached."""
     response = http.post(endpoint, headers=webhook.headers, content=webhook.body)
     try:
         answer: Any = response.json()
     except ValueError:
         answer = response.text
-    return Delivery(event, webhook, response.status_code, answer)
+    return Delivery(event, webhook, event_key, response.status_code, answer)
 
 
 def ledger_entries(db: Session, order_id: str, known: set[str]) -> tuple[str | None, list[dict[str, Any]]]:

@@ -468,8 +468,9 @@ def trigger_webhook(
     with httpx.Client(timeout=30) as http:
         # As simulate: check our own work first where the provider is configured here too.
         checker = build_providers(settings, http).get(provider.value)
+        keys: list[str | None] = [None] * len(events)
         if checker is not None:
-            for e, webhook in zip(events, webhooks, strict=True):
+            for index, (e, webhook) in enumerate(zip(events, webhooks, strict=True)):
                 try:
                     checker.verify_webhook(webhook.headers, webhook.body)
                     parsed = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
@@ -480,9 +481,10 @@ def trigger_webhook(
                         f"the {e.name} webhook parses as {parsed.status} for {parsed.order_id}",
                         as_json=as_json,
                     )
-        for e, webhook in zip(events, webhooks, strict=True):
+                keys[index] = parsed.event_key
+        for e, webhook, key in zip(events, webhooks, keys, strict=True):
             try:
-                delivery = trigger.deliver(http, endpoint, e, webhook)
+                delivery = trigger.deliver(http, endpoint, e, webhook, key)
             except httpx.HTTPError as exc:
                 fail(
                     f"could not reach the edge app at {endpoint}: {exc}",
@@ -509,7 +511,8 @@ def trigger_webhook(
     recorded_failed = next((d for d in deliveries if d.ok and d.outcome == "failed"), None)
     if not as_json:
         for d in deliveries:
-            progress(f"POST {endpoint} {d.event.name} → {d.http_status}")
+            sent = f"{d.event.name} ({d.event_key})" if d.event_key else d.event.name
+            progress(f"POST {endpoint} {sent} → {d.http_status}")
             if isinstance(d.answer, dict):
                 stdout.print_json(json.dumps(d.answer), ensure_ascii=True)
             else:
