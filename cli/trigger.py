@@ -19,6 +19,8 @@ ever exists on a developer's local stack.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +28,18 @@ import httpx
 import psycopg
 
 from thinbase.cli.common import Session, rpc_failure
-from thinbase.cli.output import fail
+from thinbase.cli.output import ExitCode, fail, key_values, progress, safe, stdout
 from thinbase.db import Caller
-from thinbase.errors import RpcError, StackError
-from thinbase.functions.payments.providers.descriptor import ProviderDescriptor, SampleEvent, SampleWebhook
+from thinbase.errors import RpcError, SimulationError, StackError, WebhookError
+from thinbase.functions.payments.providers.base import Provider
+from thinbase.functions.payments.providers.descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleWebhook,
+)
 from thinbase.local.stack import LocalStack
+from thinbase.settings import Settings
 from thinbase.tokens import verify_hs256
 
 TRIGGER_EMAIL = "trigger@thinbase.local"
@@ -71,6 +80,18 @@ def sequence(descriptor: ProviderDescriptor, event: SampleEvent, *, fresh: bool)
     while fresh and chain[0].after is not None:
         chain.insert(0, descriptor.sample_event(chain[0].after))
     return chain
+
+
+def require_signing(
+    descriptor: ProviderDescriptor, event: SampleEvent, settings: Settings, as_json: bool
+) -> None:
+    """Exit 2 now, before a fresh order is made, when the sample cannot be signed (a secret not set): a
+    practice run of the builder on a placeholder order."""
+    placeholder = SampleOrder("TB-00000000-CHECK", 100, descriptor.sample_currency, 2, "placeholder")
+    try:
+        descriptor.sample_webhook(settings, placeholder, event, "http://127.0.0.1/webhooks", tag="trg")
+    except SimulationError as exc:
+        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
 
 
 def _trigger_user(as_json: bool) -> tuple[LocalStack, dict[str, Any], Caller]:
@@ -153,16 +174,63 @@ def _create_payment(db: Session, caller: Caller, args: dict[str, Any]) -> dict[s
     return payment
 
 
-def deliver(
-    http: httpx.Client, endpoint: str, event: SampleEvent, webhook: SampleWebhook, event_key: str | None
-) -> Delivery:
-    """POST the webhook; httpx.HTTPError when the edge app cannot be reached."""
-    response = http.post(endpoint, headers=webhook.headers, content=webhook.body)
-    try:
-        answer: Any = response.json()
-    except ValueError:
-        answer = response.text
-    return Delivery(event, webhook, event_key, response.status_code, answer)
+def check_here(
+    checker: Provider | None,
+    events: Sequence[SampleEvent],
+    webhooks: Sequence[SampleWebhook],
+    order_id: str,
+    exponents: Mapping[str, int],
+    *,
+    as_json: bool,
+) -> list[str | None]:
+    """Verify and parse each webhook with the provider's own code where it is configured here (the edge app
+    does the same, so a body that fails here would only fail there); exits 1 when one does not hold. Returns
+    each one's ledger key (None without a `checker`)."""
+    keys: list[str | None] = []
+    for event, webhook in zip(events, webhooks, strict=True):
+        if checker is None:
+            keys.append(None)
+            continue
+        try:
+            checker.verify_webhook(webhook.headers, webhook.body)
+            parsed = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
+        except WebhookError as exc:
+            fail(f"the {event.name} webhook does not verify here: {exc}", as_json=as_json)
+        if parsed.status != event.status or not parsed.bound or parsed.order_id not in (None, order_id):
+            fail(f"the {event.name} webhook parses as {parsed.status} for {parsed.order_id}", as_json=as_json)
+        keys.append(parsed.event_key)
+    return keys
+
+
+def send(
+    http: httpx.Client,
+    endpoint: str,
+    events: Sequence[SampleEvent],
+    webhooks: Sequence[SampleWebhook],
+    keys: Sequence[str | None],
+    *,
+    as_json: bool,
+) -> list[Delivery]:
+    """POST the webhooks in order, stopping after the first the edge app refuses; exits 1 when it cannot be
+    reached."""
+    deliveries: list[Delivery] = []
+    for event, webhook, key in zip(events, webhooks, keys, strict=True):
+        try:
+            response = http.post(endpoint, headers=webhook.headers, content=webhook.body)
+        except httpx.HTTPError as exc:
+            fail(
+                f"could not reach the edge app at {endpoint}: {exc}",
+                hint="is it running? `thinbase serve --local`, or pass --url",
+                as_json=as_json,
+            )
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = response.text
+        deliveries.append(Delivery(event, webhook, key, response.status_code, answer))
+        if not deliveries[-1].ok:
+            break
+    return deliveries
 
 
 def ledger_entries(db: Session, order_id: str, known: set[str]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -178,3 +246,35 @@ def ledger_entries(db: Session, order_id: str, known: set[str]) -> tuple[str | N
         if event["id"] not in known
     ]
     return str(found["payment"]["status"]), entries
+
+
+def show(data: Mapping[str, Any], deliveries: Sequence[Delivery], *, unconfirmed: bool) -> None:
+    """The text report: each POST and its answer, then the payment and its new ledger entries. `unconfirmed`:
+    the event's status is one the provider's status API must confirm (Midtrans' paid and refunded)."""
+    for delivery in deliveries:
+        key = f" ({delivery.event_key})" if delivery.event_key else ""
+        progress(f"POST {data['url']} {delivery.event.name}{key} → {delivery.http_status}")
+        if isinstance(delivery.answer, dict):
+            stdout.print_json(json.dumps(delivery.answer), ensure_ascii=True)
+        else:
+            stdout.print(safe(delivery.answer))
+    ledger = [
+        (f"ledger: {entry['event_type']}", f"{entry['status']} {entry['last_error'] or ''}".strip())
+        for entry in data["ledger"]
+    ]
+    key_values(
+        [
+            ("order", data["order_id"]),
+            ("fresh order", "yes" if data["fresh_order"] else "no"),
+            ("payment", data["payment_status"]),
+            *ledger,
+        ],
+        title=f"{data['provider']} {data['event']}",
+    )
+    if unconfirmed and deliveries and deliveries[-1].outcome == "ignored":
+        provider = data["provider"]
+        progress(
+            f"{provider} reports {deliveries[-1].event.status} only as its status API confirms it: the edge "
+            f"app asked it, and it does not know {data['order_id']} (point the edge app's "
+            f"{provider.upper()}_BASE_URL at a fake that does)"
+        )

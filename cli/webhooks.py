@@ -391,7 +391,6 @@ def trigger_webhook(
     the provider's payment event). Prints what was sent, the edge app's answers and the payment's ledger.
     Exits 2 for an unknown EVENT (listing the valid ones) or no --order off the local stack, 3 for an
     unknown order, 1 when the edge app refuses a webhook, cannot be reached, or records it as failed."""
-    from thinbase.errors import WebhookError
     from thinbase.functions.payments.providers.registry import build_providers
 
     descriptor = simulate.descriptor(provider.value)
@@ -442,6 +441,7 @@ def trigger_webhook(
                 code=ExitCode.USAGE,
                 as_json=as_json,
             )
+        trigger.require_signing(descriptor, chosen, settings, as_json)
         if order is None:
             payment = trigger.fresh_payment(db, descriptor)
             known: set[str] = set()
@@ -464,36 +464,11 @@ def trigger_webhook(
     except SimulationError as exc:
         fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
 
-    deliveries: list[trigger.Delivery] = []
     with httpx.Client(timeout=30) as http:
         # As simulate: check our own work first where the provider is configured here too.
         checker = build_providers(settings, http).get(provider.value)
-        keys: list[str | None] = [None] * len(events)
-        if checker is not None:
-            for index, (e, webhook) in enumerate(zip(events, webhooks, strict=True)):
-                try:
-                    checker.verify_webhook(webhook.headers, webhook.body)
-                    parsed = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
-                except WebhookError as exc:
-                    fail(f"the {e.name} webhook does not verify here: {exc}", as_json=as_json)
-                if parsed.status != e.status or not parsed.bound or parsed.order_id not in (None, order_id):
-                    fail(
-                        f"the {e.name} webhook parses as {parsed.status} for {parsed.order_id}",
-                        as_json=as_json,
-                    )
-                keys[index] = parsed.event_key
-        for e, webhook, key in zip(events, webhooks, keys, strict=True):
-            try:
-                delivery = trigger.deliver(http, endpoint, e, webhook, key)
-            except httpx.HTTPError as exc:
-                fail(
-                    f"could not reach the edge app at {endpoint}: {exc}",
-                    hint="is it running? `thinbase serve --local`, or pass --url",
-                    as_json=as_json,
-                )
-            deliveries.append(delivery)
-            if not delivery.ok:
-                break
+        keys = trigger.check_here(checker, events, webhooks, order_id, exponents, as_json=as_json)
+        deliveries = trigger.send(http, endpoint, events, webhooks, keys, as_json=as_json)
     with session(as_json) as db:
         payment_status, ledger = trigger.ledger_entries(db, order_id, known)
 
@@ -510,32 +485,9 @@ def trigger_webhook(
     refused = next((d for d in deliveries if not d.ok), None)
     recorded_failed = next((d for d in deliveries if d.ok and d.outcome == "failed"), None)
     if not as_json:
-        for d in deliveries:
-            sent = f"{d.event.name} ({d.event_key})" if d.event_key else d.event.name
-            progress(f"POST {endpoint} {sent} → {d.http_status}")
-            if isinstance(d.answer, dict):
-                stdout.print_json(json.dumps(d.answer), ensure_ascii=True)
-            else:
-                stdout.print(safe(d.answer))
-        key_values(
-            [
-                ("order", order_id),
-                ("fresh order", "yes" if order is None else "no"),
-                ("payment", payment_status),
-            ]
-            + [
-                (f"ledger: {e['event_type']}", f"{e['status']} {e['last_error'] or ''}".strip())
-                for e in ledger
-            ],
-            title=f"{provider.value} {chosen.name}",
+        trigger.show(
+            data, deliveries, unconfirmed=checker is not None and chosen.status in checker.confirm_statuses
         )
-        unconfirmed = checker is not None and chosen.status in checker.confirm_statuses
-        if unconfirmed and deliveries and deliveries[-1].outcome == "ignored":
-            progress(
-                f"{provider.value} reports {chosen.status} only as its status API confirms it: the edge app "
-                f"asked {provider.value}'s API, which does not know {order_id} (point the edge app's "
-                f"{provider.value.upper()}_BASE_URL at a fake that does)"
-            )
     if refused is not None:
         if as_json:
             emit_json(data, failed=(ExitCode.FAILURE, f"the edge app answered {refused.http_status}"))

@@ -371,6 +371,15 @@ def test_trigger_refuses_unknown_events_orders_and_fresh_orders_off_the_local_st
     assert missing.exit_code == 2
     assert "--list" in flat(missing.stderr)
     assert run("webhooks", "trigger", "paypal", "x").exit_code == 2
+    # Without the signing secret nothing can be sent: refused before a fresh order is made.
+    count = (
+        "select count(*) as n from public.payments as p join auth.users as u on u.id = p.user_id "
+        "where u.email = %s"
+    )
+    before = superuser_sql(stack, count, (trigger.TRIGGER_EMAIL,))
+    unsigned = error(run("webhooks", "trigger", "midtrans", "settlement", "--json"), 2)
+    assert unsigned["message"].startswith("MIDTRANS_SERVER_KEY not set")
+    assert superuser_sql(stack, count, (trigger.TRIGGER_EMAIL,)) == before
     assert error(
         run(
             "webhooks",
