@@ -419,3 +419,15 @@ def test_trigger_lists_the_events() -> None:
     table = run("webhooks", "trigger", "midtrans", "--list")
     assert table.exit_code == 0
     assert "capture:challenge" in table.stdout
+
+
+def test_trigger_says_why_midtrans_paid_was_not_applied(
+    stack: LocalStack, edge_app: EdgeServer, midtrans_api: ScriptedMidtrans
+) -> None:
+    """Midtrans' status API does not know the order: its paid notification is recorded as unconfirmed."""
+    midtrans_api.script = []
+    result = run("webhooks", "trigger", "midtrans", "settlement", "--url", edge_app.url, env=ALL_PROVIDERS)
+    assert result.exit_code == 0, result.output
+    assert '"outcome": "ignored"' in result.stdout
+    assert "midtrans reports paid only as its status API confirms it" in flat(result.stderr)
+    assert "MIDTRANS_BASE_URL" in flat(result.stderr)
