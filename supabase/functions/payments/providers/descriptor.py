@@ -1,8 +1,14 @@
 """What the rest of thinbase knows about a payment provider: one `ProviderDescriptor`, defined at the end of
 the provider's own module as `DESCRIPTOR`. The registry finds every descriptor and derives each list of
 providers from them (which are built, which the checkout offers, which the CLI accepts, what `doctor`
-checks, how `webhooks simulate` signs a sample), so adding a provider is one module, one migration (its row
-in `public.payment_providers`) and its tests.
+checks, how `webhooks simulate` and `webhooks trigger` sign a sample), so adding a provider is one module, one
+migration (its row in `public.payment_providers`) and its tests.
+
+Samples: each descriptor lists the webhooks its provider sends that our normalizer maps (`sample_events`), and
+one builder (`sample_webhook`) makes a signed, realistic body for any of them. `webhooks trigger` offers every
+listed event; `webhooks simulate --status S` sends the one event marked `simulates` for S. An event type a
+later feature handles (a dispute, a renewal) is one more `SampleEvent` line, plus a branch in the builder if
+its body differs.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal, Protocol
 
 import httpx
 
@@ -46,9 +53,37 @@ class SampleWebhook:
     body: bytes
 
 
-# (settings, order, status, the URL it will be posted to) -> the signed webhook. Raises SimulationError
-# for a status the provider never reports, or a secret that is not set.
-SampleBuilder = Callable[[Settings, SampleOrder, PaymentStatus, str], SampleWebhook]
+@dataclass(frozen=True)
+class SampleEvent:
+    """One webhook the provider sends that our normalizer maps to `status`."""
+
+    type: str  # the provider's event type (Stripe `charge.refunded`, Midtrans `settlement`, DOKU `SUCCESS`)
+    status: PaymentStatus  # what the normalizer makes of it
+    # Where one type maps to several statuses by a field of the body (Stripe payment_status, Midtrans
+    # fraud_status, a Lemon Squeezy order's status): that field's value; None for the usual one.
+    variant: str | None = None
+    # For a fresh order, the event sent first (by name): a refund is only applied to a paid payment.
+    after: str | None = None
+    # What `webhooks simulate --status <status>` sends: at most one event per status and provider.
+    simulates: bool = False
+
+    @property
+    def name(self) -> str:
+        """What `webhooks trigger PROVIDER EVENT` takes: the type, or TYPE:VARIANT."""
+        return f"{self.type}:{self.variant}" if self.variant else self.type
+
+
+# Event ids, transaction ids and Request-Ids of samples carry this, so the ledger shows where they came from.
+SampleTag = Literal["sim", "trg"]
+
+
+class SampleBuilder(Protocol):
+    """(settings, order, event, the URL it will be posted to) -> the signed webhook. Raises SimulationError
+    for a secret that is not set or an order nothing binds (a Razorpay order without its Razorpay order)."""
+
+    def __call__(
+        self, settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+    ) -> SampleWebhook: ...
 
 
 @dataclass(frozen=True)
@@ -58,11 +93,36 @@ class ProviderDescriptor:
     required_settings: tuple[str, ...]  # all present: the provider is built; some only: doctor fails
     build: Callable[[Settings, httpx.Client], Provider]
     sample_webhook: SampleBuilder
+    sample_events: tuple[SampleEvent, ...]
+    # The currency a fresh order of `webhooks trigger` is in (one the provider takes).
+    sample_currency: str
+    # The provider reference a checkout stores on the payment (payments.provider_payment_id: a Stripe
+    # session, a Razorpay order), made up for a fresh order of `webhooks trigger`; None where the
+    # provider's events bind by our order id alone.
+    sample_reference: Callable[[SampleTag], str] | None = None
     # A warning about a configured provider that will still fail (doctor): (detail, hint), or None.
     warning: Callable[[Settings], tuple[str, str] | None] = lambda settings: None
 
     def configured(self, settings: Settings) -> bool:
         return all(settings.get(name).strip() for name in self.required_settings)
+
+    def sample_event(self, name: str) -> SampleEvent:
+        """The listed event called `name`; SimulationError naming the valid ones."""
+        for event in self.sample_events:
+            if event.name == name:
+                return event
+        raise SimulationError(
+            f"{self.name} sends no event {name!r} that thinbase maps; one of "
+            + ", ".join(event.name for event in self.sample_events)
+        )
+
+    def simulated_event(self, status: PaymentStatus) -> SampleEvent:
+        """What `webhooks simulate --status` sends for `status`; SimulationError if the provider never
+        reports it."""
+        for event in self.sample_events:
+            if event.simulates and event.status == status:
+                return event
+        raise unsupported(self.name, status)
 
 
 def secrets(settings: Settings, *names: str) -> list[str]:

@@ -55,7 +55,15 @@ from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
 from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 API_BASE = "https://api.stripe.com"
 TOLERANCE_SECONDS = 300
@@ -378,49 +386,80 @@ class StripeProvider:
 # -- the descriptor ---------------------------------------------------------------------------------------
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
-    """A signed event as Stripe sends it: a Checkout Session event (the order's own session when it has
-    one), or charge.refunded for a refund."""
+# Every event type normalize_status maps (checkout.session.completed with payment_status no_payment_required
+# is left out: it means a zero total, which no payment of ours has).
+SAMPLE_EVENTS = (
+    SampleEvent("checkout.session.completed", "paid", simulates=True),
+    SampleEvent("checkout.session.completed", "pending", variant="unpaid", simulates=True),
+    SampleEvent("checkout.session.async_payment_succeeded", "paid"),
+    SampleEvent("checkout.session.async_payment_failed", "failed", simulates=True),
+    SampleEvent("checkout.session.expired", "expired", simulates=True),
+    SampleEvent("charge.refunded", "refunded", after="checkout.session.completed", simulates=True),
+)
+
+
+def _sample_id(prefix: str, tag: SampleTag) -> str:
+    return f"{prefix}_{tag}_{uuid.uuid4().hex[:20]}"
+
+
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed event as Stripe sends it: a Checkout Session event about the order's own session (one made
+    up when it has none), or a charge event about the session's PaymentIntent."""
     (secret,) = secrets(settings, "STRIPE_WEBHOOK_SECRET")
     units = to_stripe_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
-    obj: dict[str, Any] = {
-        "id": order.provider_reference or f"cs_sim_{uuid.uuid4().hex[:20]}",
-        "object": "checkout.session",
-        "client_reference_id": order.order_id,
-        "metadata": {"order_id": order.order_id},
-        "amount_total": units,
-        "currency": order.currency.lower(),
-        "status": "complete",
-        "payment_status": "unpaid",
-    }
-    if status == "paid":
-        event_type, obj["payment_status"] = "checkout.session.completed", "paid"
-    elif status == "pending":
-        event_type = "checkout.session.completed"
-    elif status == "failed":
-        event_type = "checkout.session.async_payment_failed"
-    elif status == "expired":
-        event_type, obj["status"] = "checkout.session.expired", "expired"
-    else:
-        event_type = "charge.refunded"
+    currency = order.currency.lower()
+    tags = {"order_id": order.order_id}
+    intent = _sample_id("pi", tag)
+    obj: dict[str, Any]
+    if event.type.startswith("checkout.session."):
+        expired = event.type == "checkout.session.expired"
+        paid = event.status == "paid"
         obj = {
-            "id": f"ch_sim_{uuid.uuid4().hex[:20]}",
+            "id": order.provider_reference or _sample_id("cs", tag),
+            "object": "checkout.session",
+            "mode": "payment",
+            "client_reference_id": order.order_id,
+            "metadata": tags,
+            "amount_subtotal": units,
+            "amount_total": units,
+            "currency": currency,
+            "status": "expired" if expired else "complete",
+            "payment_status": "paid" if paid else "unpaid",
+            "payment_intent": None if expired else intent,
+            "livemode": False,
+            "created": now - 60,
+            "expires_at": now + 86340,
+        }
+    else:  # charge.refunded
+        obj = {
+            "id": _sample_id("ch", tag),
             "object": "charge",
             "amount": units,
+            "amount_captured": units,
             "amount_refunded": units,
-            "currency": order.currency.lower(),
+            "currency": currency,
+            "captured": True,
+            "paid": True,
             "refunded": True,
-            "metadata": {"order_id": order.order_id},
+            "status": "succeeded",
+            "payment_intent": intent,
+            "metadata": tags,
+            "livemode": False,
             "created": now,
         }
     body = json.dumps(
         {
-            "id": f"evt_sim_{uuid.uuid4().hex[:20]}",
+            "id": _sample_id("evt", tag),
             "object": "event",
-            "type": event_type,
+            "api_version": "2024-06-20",
+            "type": event.type,
             "created": now,
             "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
             "data": {"object": obj},
         }
     ).encode()
@@ -444,4 +483,7 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="USD",
+    sample_reference=lambda tag: _sample_id("cs", tag),  # the Checkout Session our checkout would create
 )
