@@ -140,6 +140,11 @@ class Deliverer:
         with self._lock:
             return list(self._deliveries)
 
+    def pending_retries(self) -> int:
+        """How many deliveries are waiting for a retry (their threads are alive)."""
+        with self._lock:
+            return sum(thread.is_alive() for thread in self._threads)
+
     def close(self) -> None:
         self._stopping.set()  # wakes every waiting retry
         with self._lock:
