@@ -18,15 +18,9 @@ import pytest
 
 from tests.conftest import EdgeServer, User, serve_edge
 from tests.fakes.relay import Relay
-from thinbase.fakes.payments import (
-    DokuFake,
-    FakeProvider,
-    LemonSqueezyFake,
-    MidtransFake,
-    RazorpayFake,
-    StripeFake,
-)
+from thinbase.fakes.payments import FAKES, SETTINGS, FakeProvider, LemonSqueezyFake, StripeFake, build_fake
 from thinbase.fakes.payments.signing import stripe_header
+from thinbase.functions.payments.providers.registry import PROVIDER_NAMES as REGISTERED
 from thinbase.functions.payments.providers.registry import PROVIDERS
 from thinbase.local.stack import LocalStack
 
@@ -44,7 +38,7 @@ SECRETS = {
     "RAZORPAY_KEY_SECRET": "rzp_fakes_key_secret",
     "RAZORPAY_WEBHOOK_SECRET": "rzp_fakes_webhook_secret",
 }
-PROVIDER_NAMES = ["stripe", "midtrans", "doku", "lemonsqueezy", "razorpay"]
+PROVIDER_NAMES = sorted(REGISTERED)
 CURRENCY = {"stripe": "USD", "midtrans": "IDR", "doku": "IDR", "lemonsqueezy": "USD", "razorpay": "INR"}
 # PRO's price as the page shows it, in major units.
 SHOWN = {
@@ -71,22 +65,6 @@ FAILED_EVENTS = {
 }
 
 
-def build_fake(name: str) -> FakeProvider:
-    s = SECRETS
-    fakes: dict[str, Callable[[], FakeProvider]] = {
-        "stripe": lambda: StripeFake(s["STRIPE_SECRET_KEY"], s["STRIPE_WEBHOOK_SECRET"]),
-        "midtrans": lambda: MidtransFake(s["MIDTRANS_SERVER_KEY"]),
-        "doku": lambda: DokuFake(s["DOKU_CLIENT_ID"], s["DOKU_SECRET_KEY"]),
-        "lemonsqueezy": lambda: LemonSqueezyFake(
-            s["LEMONSQUEEZY_API_KEY"], s["LEMONSQUEEZY_STORE_ID"], s["LEMONSQUEEZY_WEBHOOK_SECRET"]
-        ),
-        "razorpay": lambda: RazorpayFake(
-            s["RAZORPAY_KEY_ID"], s["RAZORPAY_KEY_SECRET"], s["RAZORPAY_WEBHOOK_SECRET"]
-        ),
-    }
-    return fakes[name]()
-
-
 @pytest.fixture(scope="module")
 def landing() -> Iterator[Relay]:
     """The app's landing pages (return URLs), and the relay of the retry test."""
@@ -97,7 +75,7 @@ def landing() -> Iterator[Relay]:
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
     with contextlib.ExitStack() as running:
-        yield {name: running.enter_context(build_fake(name)) for name in PROVIDER_NAMES}
+        yield {name: running.enter_context(build_fake(name, SECRETS)) for name in PROVIDER_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -374,3 +352,17 @@ def test_the_page_escapes_what_it_shows_and_refuses_what_it_does_not_know() -> N
         assert len(fake.requests) == 1  # the page's requests are not API calls
         with pytest.raises(ValueError, match="no webhook_url"):
             fake.deliver({}, b"{}")
+
+
+def test_there_is_a_fake_for_every_provider_built_from_its_settings() -> None:
+    assert sorted(FAKES) == sorted(SETTINGS) == PROVIDER_NAMES
+    assert {name: PROVIDERS[name].required_settings for name in PROVIDER_NAMES} == SETTINGS
+    for name in PROVIDER_NAMES:
+        assert isinstance(build_fake(name, SECRETS, webhook_url="http://127.0.0.1:9/x"), FAKES[name])
+    with pytest.raises(ValueError, match="the razorpay fake needs RAZORPAY_WEBHOOK_SECRET"):
+        build_fake("razorpay", {**SECRETS, "RAZORPAY_WEBHOOK_SECRET": " "})
+    with pytest.raises(ValueError, match="no payment fake for 'paypal'"):
+        build_fake("paypal", SECRETS)
+    lemon = build_fake("lemonsqueezy", {**SECRETS, "LEMONSQUEEZY_VARIANT_PRO": "77"})
+    assert isinstance(lemon, LemonSqueezyFake)
+    assert lemon.variants == {"1", "77"}

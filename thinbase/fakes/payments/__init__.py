@@ -18,8 +18,9 @@ In a test, as a context manager:
         fake.deliver(*fake.notification(order_id, "settlement"))   # send a signed webhook, recorded
         fake.complete_checkout(token, "pay")      # what the page's Pay button does
 
-Standalone (a runner): `fake = StripeFake(secret, webhook_secret, webhook_url=..., port=0).start()`, then
-`fake.url`, and `fake.stop()` (which also stops pending delivery retries).
+Standalone (a runner): `fake = build_fake("stripe", env, webhook_url=f"{edge}/webhooks/stripe").start()`
+(the secrets from the same settings the edge app reads, `config.SETTINGS`), then `fake.url`, and
+`fake.stop()`, which also stops pending delivery retries.
 
 `set_status(order_id, status, ...)` takes the provider's own status vocabulary (Midtrans
 transaction_status, DOKU transaction.status, Stripe session status/payment_status, Razorpay payment status,
@@ -29,6 +30,7 @@ Lemon Squeezy order status) and always our order_id. Each fake can also build a 
 
 Layout: `base` holds the HTTP server, request recording, the controls and the page routes;
 `checkout_page` renders the pages; `deliveries` sends, retries and records webhooks; `signing` signs them;
+`config` builds a fake from settings;
 each provider's fake is a module of its own (`midtrans`, `doku`, `stripe`, `lemonsqueezy`, `razorpay`).
 The names are re-exported here, so `from thinbase.fakes.payments import StripeFake` works.
 """
@@ -43,6 +45,7 @@ from thinbase.fakes.payments.base import (
     Signed,
 )
 from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.config import SETTINGS, build_fake
 from thinbase.fakes.payments.deliveries import RETRY_DELAYS, Attempt, Deliverer, Delivery
 from thinbase.fakes.payments.doku import DokuFake
 from thinbase.fakes.payments.lemonsqueezy import LemonSqueezyFake
@@ -59,6 +62,7 @@ __all__ = [
     "FAKES",
     "ORDER_ID",
     "RETRY_DELAYS",
+    "SETTINGS",
     "THREE_DECIMAL",
     "Attempt",
     "BadRequest",
@@ -76,4 +80,5 @@ __all__ = [
     "Settlement",
     "Signed",
     "StripeFake",
+    "build_fake",
 ]
