@@ -319,20 +319,18 @@ def test_a_4xx_is_final_and_stopping_a_fake_ends_its_retries(
 def test_the_page_escapes_what_it_shows_and_refuses_what_it_does_not_know() -> None:
     """No stack needed: a Stripe fake without webhook_url, driven through its own API."""
     hostile = '<script>alert("x")</script>'
+    form = {
+        "mode": "payment",
+        "client_reference_id": hostile,
+        "success_url": "https://app.example.test/done?session={CHECKOUT_SESSION_ID}",
+        "line_items[0][price_data][currency]": "jpy",
+        "line_items[0][price_data][unit_amount]": "1400",
+        "line_items[0][price_data][product_data][name]": "Pro",
+        "line_items[0][quantity]": "1",
+    }
+    auth = {"Authorization": "Bearer sk_test_page"}
     with StripeFake("sk_test_page", "whsec_page") as fake, httpx.Client(base_url=fake.url) as client:
-        created = client.post(
-            "/v1/checkout/sessions",
-            headers={"Authorization": "Bearer sk_test_page"},
-            data={
-                "mode": "payment",
-                "client_reference_id": hostile,
-                "success_url": "https://app.example.test/done?session={CHECKOUT_SESSION_ID}",
-                "line_items[0][price_data][currency]": "jpy",
-                "line_items[0][price_data][unit_amount]": "1400",
-                "line_items[0][price_data][product_data][name]": "Pro",
-                "line_items[0][quantity]": "1",
-            },
-        )
+        created = client.post("/v1/checkout/sessions", headers=auth, data=form)
         assert created.status_code == 200, created.text
         session = created.json()
         page = client.get(f"/checkout/{session['id']}")
@@ -352,6 +350,17 @@ def test_the_page_escapes_what_it_shows_and_refuses_what_it_does_not_know() -> N
         assert len(fake.requests) == 1  # the page's requests are not API calls
         with pytest.raises(ValueError, match="no webhook_url"):
             fake.deliver({}, b"{}")
+
+        # What the buttons do, by our order id: the latest checkout of the order.
+        again = client.post("/v1/checkout/sessions", headers=auth, data=form)
+        assert again.status_code == 200
+        assert fake.complete_order(hostile, "fail") == []
+        assert fake.sessions[again.json()["id"]]["payment_status"] == "unpaid"
+        assert "This checkout is failed." in client.get(f"/checkout/{again.json()['id']}").text
+        with pytest.raises(ValueError, match="already failed"):
+            fake.complete_order(hostile, "pay")
+        with pytest.raises(KeyError):
+            fake.complete_order("TB-unknown")
 
 
 def test_there_is_a_fake_for_every_provider_built_from_its_settings() -> None:

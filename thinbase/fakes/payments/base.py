@@ -122,7 +122,7 @@ class FakeProvider:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._closed: dict[str, str] = {}  # our order id -> "paid" / "failed", once the page settled it
+        self._closed: dict[str, str] = {}  # reference -> "paid" / "failed", once a button settled it
 
     # controls -----------------------------------------------------------------------------------------
     def fail_next(self, status: int, body: Any = None) -> None:
@@ -147,6 +147,10 @@ class FakeProvider:
 
     def checkout_view(self, reference: str) -> CheckoutView | None:
         """The checkout behind a page URL (called with the lock held); None for an unknown reference."""
+        raise NotImplementedError
+
+    def references(self) -> list[str]:
+        """The references of every checkout, oldest first (called with the lock held)."""
         raise NotImplementedError
 
     def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
@@ -178,12 +182,12 @@ class FakeProvider:
             view = self.checkout_view(reference)
             if view is None:
                 raise KeyError(reference)
-            closed = self._closed.get(view.order_id)
+            closed = self._closed.get(reference)
             if closed is not None:
                 raise ValueError(f"this checkout is already {closed}")
             settlement = self.settle(view, outcome)
             if outcome != "cancel":  # Cancel leaves it open, as providers do until it expires
-                self._closed[view.order_id] = "paid" if outcome == "pay" else "failed"
+                self._closed[reference] = "paid" if outcome == "pay" else "failed"
         # Outside the lock: the app may call this fake's status API while it handles the webhook.
         sent = [self.deliver(h, b) for h, b in settlement.webhooks] if self.webhook_url else []
         outcome_name = {"pay": "paid", "fail": "failed", "cancel": "canceled"}[outcome]
@@ -191,6 +195,20 @@ class FakeProvider:
             {"order_id": view.order_id, "outcome": outcome_name}
         )
         return sent, settlement.redirect_url or fallback
+
+    def complete_order(self, order_id: str, outcome: Outcome = "pay") -> list[Delivery]:
+        """`complete_checkout` for the latest checkout of our order `order_id`: what the page's button
+        does, for a test or a command that knows the order rather than the page."""
+        with self._lock:
+            found = [ref for ref in self.references() if self._order_of(ref) == order_id]
+        if not found:
+            raise KeyError(order_id)
+        sent, _ = self.complete_checkout(found[-1], outcome)
+        return sent
+
+    def _order_of(self, reference: str) -> str | None:
+        view = self.checkout_view(reference)
+        return view.order_id if view is not None else None
 
     def _serve_page(self, request: RecordedRequest) -> tuple[int, bytes, dict[str, str]] | None:
         """The routes every fake serves besides its API; None when `request` is not one of them."""
@@ -211,7 +229,7 @@ class FakeProvider:
         reference = match.group(1)
         with self._lock:
             view = self.checkout_view(reference)
-            state = self._closed.get(view.order_id) if view is not None else None
+            state = self._closed.get(reference)
         if view is None:
             return 404, render_message(self.label, 404, "No such checkout."), html
         if request.method == "GET":

@@ -47,12 +47,12 @@ class Delivery:
     body: bytes
     attempts: list[Attempt] = field(default_factory=list)
     delivered: bool = False
+    done: bool = False  # no attempt will follow: answered finally, retries used up, or the fake stopped
 
     @property
     def pending(self) -> bool:
-        """Whether another attempt may still come: nothing final has been answered yet."""
-        last = self.attempts[-1] if self.attempts else None
-        return not self.delivered and (last is None or _retryable(last))
+        """Whether another attempt may still come."""
+        return not self.done
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -95,7 +95,10 @@ class Deliverer:
             self._deliveries.append(delivery)
             if self._http is None:
                 self._http = httpx.Client(timeout=self._timeout, follow_redirects=False)
-        if self._attempt(delivery) and self.delays:
+        if not (self._attempt(delivery) and self.delays):
+            with self._lock:
+                delivery.done = True
+        else:
             thread = threading.Thread(
                 target=self._retry,
                 args=(delivery,),
@@ -126,11 +129,15 @@ class Deliverer:
         return _retryable(attempt)
 
     def _retry(self, delivery: Delivery) -> None:
-        for delay in self.delays:
-            if self._stopping.wait(delay):
-                return  # the fake is shutting down
-            if not self._attempt(delivery):
-                return
+        try:
+            for delay in self.delays:
+                if self._stopping.wait(delay):
+                    return  # the fake is shutting down
+                if not self._attempt(delivery):
+                    return
+        finally:
+            with self._lock:
+                delivery.done = True
 
     def listing(self, after: int = 0) -> list[dict[str, Any]]:
         with self._lock:

@@ -159,6 +159,9 @@ class DokuFake(FakeProvider):
         return headers | {"Content-Type": "application/json"}, body
 
     # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.tokens)
+
     def checkout_view(self, reference: str) -> CheckoutView | None:
         invoice = self.tokens.get(reference)
         if invoice is None:

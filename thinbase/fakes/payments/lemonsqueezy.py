@@ -171,6 +171,9 @@ class LemonSqueezyFake(FakeProvider):
         return headers, body
 
     # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.checkouts)
+
     def checkout_view(self, reference: str) -> CheckoutView | None:
         checkout = self.checkouts.get(reference)
         if checkout is None:

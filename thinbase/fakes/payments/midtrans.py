@@ -139,6 +139,9 @@ class MidtransFake(FakeProvider):
         return {"Content-Type": "application/json"}, body
 
     # the Snap page ------------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.tokens)
+
     def checkout_view(self, reference: str) -> CheckoutView | None:
         order_id = self.tokens.get(reference)
         if order_id is None:

@@ -178,6 +178,9 @@ class RazorpayFake(FakeProvider):
         return headers, body
 
     # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.orders)
+
     def checkout_view(self, reference: str) -> CheckoutView | None:
         order = self.orders.get(reference)
         if order is None:

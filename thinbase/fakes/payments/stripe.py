@@ -201,6 +201,9 @@ class StripeFake(FakeProvider):
         return {"Content-Type": "application/json", "Stripe-Signature": header}, body
 
     # the hosted page ----------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.sessions)
+
     def checkout_view(self, reference: str) -> CheckoutView | None:
         session = self.sessions.get(reference)
         if session is None:
