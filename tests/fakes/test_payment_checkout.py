@@ -199,8 +199,10 @@ def test_pay_on_the_fake_checkout_page_activates_the_plan(
         assert isinstance(fake, LemonSqueezyFake)
         reference = fake.ls_order_id(checkout["order_id"])
     with httpx.Client() as http:
-        status = PROVIDERS[provider].build(shop.settings, http).fetch_status(
-            checkout["order_id"], reference, amount_exponent=2
+        status = (
+            PROVIDERS[provider]
+            .build(shop.settings, http)
+            .fetch_status(checkout["order_id"], reference, amount_exponent=2)
         )
     assert status is not None
     assert status.status == "paid"
