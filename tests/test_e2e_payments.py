@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import EdgeServer, serve_edge
-from tests.providers.fakes import MidtransFake, StripeFake
 from thinbase import tokens
 from thinbase.cli.main import app as cli
+from thinbase.fakes.payments import MidtransFake, StripeFake
 from thinbase.local.stack import LocalStack
 
 RETURN_URL = "https://app.example.test/billing/done"

@@ -13,10 +13,10 @@ import pytest
 
 from tests.cli.conftest import Checkout, apply_event, data, error, flat, run, superuser_sql
 from tests.conftest import serve_edge
-from tests.providers.fakes import MidtransFake
 from thinbase.cli import simulate
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import SimulationError
+from thinbase.fakes.payments import MidtransFake
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings

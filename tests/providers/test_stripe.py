@@ -13,8 +13,6 @@ import httpx
 import pytest
 import stripe as stripe_sdk
 
-from tests.providers.fakes import StripeFake
-from tests.providers.signing import stripe_header
 from tests.providers.support import EXPONENTS, checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -22,6 +20,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import StripeFake
+from thinbase.fakes.payments.signing import stripe_header
 from thinbase.functions.payments.providers.stripe import (
     StripeProvider,
     compute_signature,
@@ -363,7 +363,7 @@ def test_create_checkout(http: httpx.Client, stripe_fake: StripeFake) -> None:
     assert int(form["expires_at"]) == int(request.expires_at.timestamp())
     assert result.provider_payment_id is not None
     assert result.provider_payment_id.startswith("cs_test_")
-    assert result.redirect_url == f"{stripe_fake.url}/c/pay/{result.provider_payment_id}"
+    assert result.redirect_url == f"{stripe_fake.url}/checkout/{result.provider_payment_id}"
     assert result.expires_at == datetime.fromtimestamp(int(form["expires_at"]), UTC)
 
 
