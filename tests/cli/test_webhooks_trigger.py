@@ -19,12 +19,12 @@ import stripe as stripe_sdk
 from tests.cli.conftest import Checkout, data, error, flat, run, superuser_sql
 from tests.cli.test_payments_webhooks import PROVIDER_ENV, payment_status
 from tests.conftest import EdgeServer, serve_edge
-from tests.providers.fakes import MidtransFake
-from tests.providers.fakes.base import RecordedRequest, Reply
 from thinbase.cli import simulate, trigger
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import SimulationError
+from thinbase.fakes.payments import MidtransFake
+from thinbase.fakes.payments.base import RecordedRequest, Reply
 from thinbase.functions.payments.providers import doku, lemonsqueezy, midtrans, razorpay, stripe
 from thinbase.functions.payments.providers.descriptor import SampleEvent
 from thinbase.functions.payments.providers.registry import PROVIDERS, build_providers
