@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from thinbase.fakes import ai, mail
-from thinbase.fakes.payments import DokuFake, FakeProvider, LemonSqueezyFake, MidtransFake, RazorpayFake
-from thinbase.fakes.payments import StripeFake
+from thinbase.fakes.payments import build_fake
 from thinbase.functions.payments.providers.registry import PROVIDERS
 from thinbase.settings import Settings
 
@@ -43,31 +42,6 @@ LOCAL_SECRETS: dict[str, dict[str, str]] = {
 AI_KEY = "sk-thinbase-local"
 AI_MODEL = "thinbase-fake-model"
 MAIL_KEY = "re_thinbase_local"
-
-PaymentFactory = Callable[[dict[str, str], str | None], FakeProvider]
-
-# One fake per payment provider of the registry (a test checks that none is missing).
-PAYMENT_FAKES: dict[str, PaymentFactory] = {
-    "midtrans": lambda s, hook: MidtransFake(server_key=s["MIDTRANS_SERVER_KEY"], webhook_url=hook),
-    "doku": lambda s, hook: DokuFake(
-        client_id=s["DOKU_CLIENT_ID"], secret_key=s["DOKU_SECRET_KEY"], webhook_url=hook
-    ),
-    "stripe": lambda s, hook: StripeFake(
-        secret_key=s["STRIPE_SECRET_KEY"], webhook_secret=s["STRIPE_WEBHOOK_SECRET"], webhook_url=hook
-    ),
-    "lemonsqueezy": lambda s, hook: LemonSqueezyFake(
-        api_key=s["LEMONSQUEEZY_API_KEY"],
-        store_id=s["LEMONSQUEEZY_STORE_ID"],
-        webhook_secret=s["LEMONSQUEEZY_WEBHOOK_SECRET"],
-        webhook_url=hook,
-    ),
-    "razorpay": lambda s, hook: RazorpayFake(
-        key_id=s["RAZORPAY_KEY_ID"],
-        key_secret=s["RAZORPAY_KEY_SECRET"],
-        webhook_secret=s["RAZORPAY_WEBHOOK_SECRET"],
-        webhook_url=hook,
-    ),
-}
 
 Kind = Literal["fake", "real", "incomplete"]
 
@@ -131,7 +105,7 @@ def run_fakes(
             kind, detail = _payment_kind(settings, descriptor.required_settings)
             if kind == "fake":
                 secrets = LOCAL_SECRETS[name]
-                fake = stack.enter_context(PAYMENT_FAKES[name](secrets, f"{edge_url}/webhooks/{name}"))
+                fake = stack.enter_context(build_fake(name, secrets, webhook_url=f"{edge_url}/webhooks/{name}"))
                 running.fakes[name] = fake
                 running.env |= secrets | {f"{name.upper()}_BASE_URL": fake.url}
                 detail = fake.url
