@@ -117,7 +117,7 @@ def run_fakes(
             fake, ai_env = _ai_fake(settings, environ)
             stack.enter_context(fake)
             running.fakes["ai"] = fake
-            running.env |= ai_env | {"AI_BASE_URL": fake.url}
+            running.env |= ai_env | {"AI_BASE_URL": fake.base_url}
             running.services.append(Service("ai", "fake", fake.url))
 
         if settings.get("RESEND_API_KEY").strip():
