@@ -734,58 +734,40 @@ $$;
 CREATE FUNCTION private.consume_rate_limit(namespace text, subject text, max_requests integer, window_seconds integer, now timestamp with time zone DEFAULT now()) RETURNS TABLE(allowed boolean, request_limit integer, remaining integer, reset_at timestamp with time zone, retry_after_seconds integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $_$
+    AS $$
 #variable_conflict use_column
-declare
-  win_start timestamptz;
-  counted integer;
-  resets timestamptz;
 begin
-  if namespace is null or namespace !~ '^[a-z0-9_.:-]{1,64}$' then
-    raise exception using errcode = '22023', message = 'invalid_argument',
-      detail = 'namespace must be 1-64 characters of a-z, 0-9, _ . : -';
-  end if;
-  if subject is null or subject = '' or char_length(subject) > 1024 then
-    raise exception using errcode = '22023', message = 'invalid_argument',
-      detail = 'subject must be 1-1024 characters';
-  end if;
-  if max_requests is null or max_requests < 1 or window_seconds is null or window_seconds < 1
-    or window_seconds > 31622400 then
-    raise exception using errcode = '22023', message = 'invalid_argument',
-      detail = 'max_requests must be >= 1 and window_seconds between 1 and 31622400';
+  if not coalesce(
+    pg_catalog.octet_length(namespace) between 1 and 64
+    and pg_catalog.ltrim(namespace, 'abcdefghijklmnopqrstuvwxyz0123456789_.:-') = ''
+    and pg_catalog.char_length(subject) between 1 and 1024
+    and max_requests >= 1 and window_seconds between 1 and 31622400, false
+  ) then
+    perform private.rate_limit_invalid_argument(namespace, subject, max_requests, window_seconds);
   end if;
 
-  -- Windows are aligned to the epoch so every caller agrees on where one starts.
-  win_start := pg_catalog.to_timestamp(
-    pg_catalog.floor(extract(epoch from consume_rate_limit.now) / window_seconds) * window_seconds
-  );
-
+  -- Windows are aligned to the epoch so every caller agrees on where one starts. Same window: count
+  -- (capped one past the limit, so a flood cannot overflow); new window: start over.
+  return query
   insert into private.rate_limit_buckets as b (namespace, subject_hash, window_start, hits, reset_at)
-  values (
-    consume_rate_limit.namespace,
-    pg_catalog.sha256(pg_catalog.convert_to(consume_rate_limit.subject, 'UTF8')),
-    win_start,
-    1,
-    win_start + pg_catalog.make_interval(secs => window_seconds)
-  )
+  select consume_rate_limit.namespace,
+    pg_catalog.sha256(pg_catalog.convert_to(consume_rate_limit.subject, 'UTF8')), w.start, 1, w.start + w.span
+  from (
+    select pg_catalog.date_bin(s.span, consume_rate_limit.now, '1970-01-01 00:00:00+00') as start, s.span
+    from (select consume_rate_limit.window_seconds * interval '1 second' as span) as s
+  ) as w
   on conflict (namespace, subject_hash) do update
-  -- Same window: count (capped one past the limit, so a flood cannot overflow); new window: start over.
   set hits = case when b.window_start = excluded.window_start
                   then least(b.hits, consume_rate_limit.max_requests) + 1
                   else 1 end,
       window_start = excluded.window_start,
       reset_at = excluded.reset_at
-  returning b.hits, b.reset_at into counted, resets;
-
-  allowed := counted <= max_requests;
-  request_limit := max_requests;
-  remaining := greatest(max_requests - counted, 0);
-  reset_at := resets;
-  retry_after_seconds := case when allowed then 0
-    else greatest(pg_catalog.ceil(extract(epoch from resets - consume_rate_limit.now))::integer, 1) end;
-  return next;
+  returning b.hits <= consume_rate_limit.max_requests, consume_rate_limit.max_requests,
+    greatest(consume_rate_limit.max_requests - b.hits, 0), b.reset_at,
+    case when b.hits <= consume_rate_limit.max_requests then 0
+    else greatest(pg_catalog.ceil(extract(epoch from b.reset_at - consume_rate_limit.now))::integer, 1) end;
 end;
-$_$;
+$$;
 
 
 --
@@ -1494,6 +1476,29 @@ begin
     )::text;
 end;
 $$;
+
+
+--
+-- Name: rate_limit_invalid_argument(text, text, integer, integer); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.rate_limit_invalid_argument(namespace text, subject text, max_requests integer, window_seconds integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+begin
+  if namespace is null or namespace !~ '^[a-z0-9_.:-]{1,64}$' then
+    raise exception using errcode = '22023', message = 'invalid_argument',
+      detail = 'namespace must be 1-64 characters of a-z, 0-9, _ . : -';
+  end if;
+  if subject is null or subject = '' or char_length(subject) > 1024 then
+    raise exception using errcode = '22023', message = 'invalid_argument',
+      detail = 'subject must be 1-1024 characters';
+  end if;
+  raise exception using errcode = '22023', message = 'invalid_argument',
+    detail = 'max_requests must be >= 1 and window_seconds between 1 and 31622400';
+end;
+$_$;
 
 
 --
@@ -2573,15 +2578,42 @@ CREATE FUNCTION public.consume_rate_limit(namespace text, subject text, max_requ
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
+#variable_conflict use_column
 begin
-  -- The result column "limit" is a reserved word, which plpgsql_check reports as an "other" warning; it is
-  -- the API's name (X-RateLimit-Limit), so only that class of warning is off for this one-line wrapper.
+  -- "limit" (the API's name, X-RateLimit-Limit) is a reserved word to plpgsql_check; only that class of
+  -- warning is off here.
   -- @plpgsql_check_options: other_warnings = false
+  if not coalesce(
+    pg_catalog.octet_length(namespace) between 1 and 64
+    and pg_catalog.ltrim(namespace, 'abcdefghijklmnopqrstuvwxyz0123456789_.:-') = ''
+    and pg_catalog.char_length(subject) between 1 and 1024
+    and max_requests >= 1 and window_seconds between 1 and 31622400, false
+  ) then
+    perform private.rate_limit_invalid_argument(namespace, subject, max_requests, window_seconds);
+  end if;
+  -- This transaction is the limiter's alone (PostgREST and the edge app make one per call): its commit
+  -- need not wait for the WAL flush (see the header for what a crash can lose).
+  perform pg_catalog.set_config('synchronous_commit', 'off', true);
+
+  -- The statement of private.consume_rate_limit, with now() for its `now`.
   return query
-  select * from private.consume_rate_limit(
-    consume_rate_limit.namespace, consume_rate_limit.subject, consume_rate_limit.max_requests,
-    consume_rate_limit.window_seconds
-  );
+  insert into private.rate_limit_buckets as b (namespace, subject_hash, window_start, hits, reset_at)
+  select consume_rate_limit.namespace,
+    pg_catalog.sha256(pg_catalog.convert_to(consume_rate_limit.subject, 'UTF8')), w.start, 1, w.start + w.span
+  from (
+    select pg_catalog.date_bin(s.span, pg_catalog.now(), '1970-01-01 00:00:00+00') as start, s.span
+    from (select consume_rate_limit.window_seconds * interval '1 second' as span) as s
+  ) as w
+  on conflict (namespace, subject_hash) do update
+  set hits = case when b.window_start = excluded.window_start
+                  then least(b.hits, consume_rate_limit.max_requests) + 1
+                  else 1 end,
+      window_start = excluded.window_start,
+      reset_at = excluded.reset_at
+  returning b.hits <= consume_rate_limit.max_requests, consume_rate_limit.max_requests,
+    greatest(consume_rate_limit.max_requests - b.hits, 0), b.reset_at,
+    case when b.hits <= consume_rate_limit.max_requests then 0
+    else greatest(pg_catalog.ceil(extract(epoch from b.reset_at - pg_catalog.now()))::integer, 1) end;
 end;
 $$;
 
@@ -2936,6 +2968,20 @@ CREATE FUNCTION public.plan_catalog() RETURNS TABLE(code text, name text, descri
   from public.plans as p
   where p.active
   order by p.sort_order, p.code
+$$;
+
+
+--
+-- Name: rate_limit_storage(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.rate_limit_storage() RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case c.relpersistence when 'u' then 'unlogged' else 'logged' end
+  from pg_catalog.pg_class as c
+  where c.oid = 'private.rate_limit_buckets'::pg_catalog.regclass
 $$;
 
 
