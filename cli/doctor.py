@@ -302,6 +302,7 @@ def database_checks(target: Target) -> list[Check]:
         )
 
     checks.append(_admin_check(target.settings.admin_emails, info, admins))
+    checks.append(_rate_limit_storage_check(target))
     failed_events = int(info.get("failed_webhook_events") or 0)
     checks.append(
         Check("webhook events", "warn", f"{failed_events} failed", "`thinbase webhooks list --status failed`")
@@ -320,6 +321,24 @@ def database_checks(target: Target) -> list[Check]:
         else Check("pending payments", "pass", "none past their expiry")
     )
     return checks
+
+
+def _rate_limit_storage_check(target: Target) -> Check:
+    """Which storage the rate-limit counters use (`thinbase ratelimit storage` chooses; README says what
+    each trades). Both are valid choices, so both pass; an older schema without the RPC warns."""
+    database = target.open()
+    try:
+        storage = str(database.rpc("rate_limit_storage", caller=Caller.service()))
+    except (DatabaseUnavailable, RpcError) as exc:
+        hint = "`thinbase db push` adds rate_limit_storage()"
+        return Check("rate-limit storage", "warn", f"unknown: {exc}", hint)
+    finally:
+        database.close()
+    detail = {
+        "logged": "logged (crash-safe, replicated; the limiter's own commits are asynchronous)",
+        "unlogged": "unlogged (a crash resets the current windows: fail open for one window; not replicated)",
+    }.get(storage, storage)
+    return Check("rate-limit storage", "pass", detail)
 
 
 def _admin_check(wanted: tuple[str, ...], info: dict[str, Any], admins: list[dict[str, Any]]) -> Check:
