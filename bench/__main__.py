@@ -38,7 +38,7 @@ def main() -> int:
             rls.load_small(bench)
             progress("RLS reads at 10k rows")
             small = rls.measure(bench, 10)
-            progress("rate limits: 10k keys, then one hot key")
+            progress("rate limits: 10k keys (default, synchronous commit, unlogged), then one hot key")
             limits, hot = ratelimit.run(bench)
             rows += limits
             progress(f"loading to {rls.LARGE:,} payments (triggers and audit included)")

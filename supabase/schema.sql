@@ -1483,7 +1483,7 @@ $$;
 --
 
 CREATE FUNCTION private.rate_limit_invalid_argument(namespace text, subject text, max_requests integer, window_seconds integer) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $_$
 begin

@@ -89,7 +89,7 @@ create function private.rate_limit_invalid_argument(
 )
 returns void
 language plpgsql
-immutable
+volatile
 security invoker
 set search_path = ''
 as $$
