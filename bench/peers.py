@@ -117,7 +117,8 @@ def _throughput(bench: Bench, servers: dict[str, redis_peer.Redis]) -> list[Row]
         mine = mean_tps(ours)
         for (persistence, algorithm), rates in redis.items():
             theirs = statistics.fmean(rates)
-            name = f"ours / Redis {algorithm} (Upstash Lua), {shape}, {CLIENTS} clients, {persistence}"
+            durability = "no persistence" if persistence == "none" else persistence.replace("aof", "AOF")
+            name = f"ours / Redis {algorithm} (Upstash), {shape}, {CLIENTS} clients, {durability}"
             data = {"ours_tps": [r.tps for r in ours], "redis_rps": rates, "driver": "redis-benchmark"}
             if (persistence, algorithm, keyspace) == ("aof everysec", "fixed window", ratelimit.KEYS):
                 rows.append(Row.compare(GROUP, name, f"{mine:,.0f} TPS", f"{theirs:,.0f} req/s",
@@ -177,7 +178,7 @@ def _over_admission(bench: Bench, redis: redis_peer.Redis) -> list[Row]:
     starter_text = f"admitted {', '.join(map(str, starter))} (+{(over - 1) * 100:.0f}%)"
     redis_data = {f"redis_{a.replace(' ', '_')}": c for a, c in redis_counts.items()}
     return [
-        Row(GROUP, f"over-admission, ours vs Redis (Upstash Lua), {calls}", ours_text, redis_text,
+        Row(GROUP, f"over-admission, ours vs Redis (Upstash), {calls}", ours_text, redis_text,
             round(max(ours) / LIMIT, 3), f"exactly {LIMIT} admitted (1x the limit)", exact, 1.0,
             {"ours": ours, **redis_data}),
         _info(f"over-admission, check-then-insert limiter, {calls}", f"ours: {ours_text}", starter_text, over,
