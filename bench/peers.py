@@ -144,6 +144,8 @@ def _redis_pass(
     keyspace: int | None,
     now_ms: int,
 ) -> None:
+    # redis-benchmark draws each `__rand_int__` afresh, so on 10k keys the sliding window's previous-window
+    # key belongs to another identifier (and is empty): the same two GETs and one INCRBY per call.
     for persistence, algorithm in order:
         cmd = redis_peer.command(algorithm, key, limit=THROUGHPUT_LIMIT, window_ms=WINDOW_MS, now_ms=now_ms)
         server = servers[persistence]
