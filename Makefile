@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := postgresql-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron \
-                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver
+                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver pgbouncer
 VENV := .venv
 PY := $(VENV)/bin/python
 THINBASE := $(VENV)/bin/thinbase
