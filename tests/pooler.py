@@ -72,18 +72,24 @@ class PgBouncer:
         """As `postgres`, the role the port uses on a hosted project (and pgbench in bench/)."""
         return self.url(MIGRATION_ROLE, self._require_state().postgres_password)
 
-    def transactions(self) -> int:
-        """Transactions PgBouncer has passed to the database so far (its admin console's SHOW STATS)."""
+    def show(self, what: str) -> list[dict[str, object]]:
+        """One of the admin console's SHOW commands (STATS, POOLS, …) for this pooler's database."""
         admin = self.migration_url().rsplit("/", 1)[0] + "/pgbouncer"
         # The admin console speaks only the simple query protocol: a client-side cursor sends that.
         with psycopg.connect(admin, autocommit=True) as conn, psycopg.ClientCursor(conn) as cursor:
-            cursor.execute("show stats")
+            cursor.execute(f"show {what}")
             columns = [column.name for column in cursor.description or []]
-            for row in cursor.fetchall():
-                stats = dict(zip(columns, row, strict=True))
-                if stats["database"] == DATABASE:
-                    return int(stats["total_xact_count"])
-        return 0
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return [row for row in rows if row.get("database") == DATABASE]
+
+    def transactions(self) -> int:
+        """Transactions PgBouncer has passed to the database so far."""
+        return sum(int(str(row["total_xact_count"])) for row in self.show("stats"))
+
+    def server_connections(self) -> int:
+        """Server connections PgBouncer holds open to PostgreSQL now (every user's pool)."""
+        states = ("sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login")
+        return sum(int(str(row[state])) for row in self.show("pools") for state in states)
 
     def _require_state(self) -> StackState:
         if self._state is None:
