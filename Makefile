@@ -8,9 +8,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := postgresql-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron \
-                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver redis-server
+                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver redis-server pgbouncer
 # redis-server above: the peer `make bench` compares the rate limiter with (bench/peers.py), whose Lua
-# scripts a test checks. Only `make bench` needs redis-benchmark, which drives it.
+# scripts a test checks; pgbouncer: the tests through a transaction pooler (tests/pooler.py). Only
+# `make bench` needs redis-benchmark, which drives the Redis peer.
 BENCH_APT_PACKAGES := redis-tools
 VENV := .venv
 PY := $(VENV)/bin/python

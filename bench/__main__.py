@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import edge, gateway, peers, ratelimit, report, rls, webhooks
+from bench import edge, gateway, peers, pooler, ratelimit, report, rls, webhooks
 from bench.harness import Bench, BenchError, Row, own_stack
 
 
@@ -51,6 +51,7 @@ def main() -> int:
             rows.append(ratelimit.growth(bench, hot))
             progress("webhook apply")
             rows.append(webhooks.apply(bench))
+            rows.append(pooler.apply(bench))  # the same apply through PgBouncer (transaction mode) vs direct
             progress("duplicate storm")
             rows.append(webhooks.storm(bench))
             progress("webhook endpoint over HTTP")
