@@ -8,12 +8,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := postgresql-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron \
-                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver
+                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver redis-server pgbouncer
+# redis-server above: the peer `make bench` compares the rate limiter with (bench/peers.py), whose Lua
+# scripts a test checks; pgbouncer: the tests through a transaction pooler (tests/pooler.py). Only
+# `make bench` needs redis-benchmark, which drives the Redis peer.
+BENCH_APT_PACKAGES := redis-tools
 VENV := .venv
 PY := $(VENV)/bin/python
 THINBASE := $(VENV)/bin/thinbase
 
-.PHONY: help dev test lint stack test-sql test-py bench deps apt-deps clean
+.PHONY: help dev test lint stack test-sql test-py bench deps apt-deps bench-apt-deps clean
 
 help:
 	@echo "make dev    local stack + edge app in the foreground"
@@ -82,7 +86,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	@touch $@
 
-bench: stack $(VENV)/.bench-installed
+# The same mechanism as apt-deps, for the bench-only list.
+bench-apt-deps:
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
+
+bench: stack bench-apt-deps $(VENV)/.bench-installed
 	$(PY) -m bench
 
 clean:

@@ -1,8 +1,8 @@
 """`python -m bench` (`make bench`): every benchmark on a PostgreSQL cluster of its own, each path against
 its baseline in the same run; results in bench/results/ (latest.json, latest.md, latest.png).
 
-Order matters because the data grows: reads at 10k payment rows; the rate limiter (which leaves ~10k
-buckets); the load to 1M payments and 1M buckets; reads and the hot key again; then webhooks and HTTP.
+Order matters because the data grows: reads at 10k payment rows; the rate limiter and its peers (~10k
+buckets left); the load to 1M payments and 1M buckets; reads and the hot key again; then webhooks and HTTP.
 Exit status: 0 when the results were written (missed targets are marked in them), 2 when a benchmark could
 not run; with --strict, 1 when a target is missed.
 """
@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import edge, ratelimit, report, rls, webhooks
+from bench import edge, gateway, peers, pooler, ratelimit, report, rls, webhooks
 from bench.harness import Bench, BenchError, Row, own_stack
 
 
@@ -41,6 +41,8 @@ def main() -> int:
             progress("rate limits: 10k keys (default, synchronous commit, unlogged), then one hot key")
             limits, hot = ratelimit.run(bench)
             rows += limits
+            progress("peers: Redis with Upstash's Lua, the check-then-insert limiter")
+            rows += peers.run(bench)
             progress(f"loading to {rls.LARGE:,} payments (triggers and audit included)")
             rls.load_large(bench)
             progress("RLS reads at 1M rows")
@@ -49,14 +51,17 @@ def main() -> int:
             rows.append(ratelimit.growth(bench, hot))
             progress("webhook apply")
             rows.append(webhooks.apply(bench))
+            rows.append(pooler.apply(bench))  # the same apply through PgBouncer (transaction mode) vs direct
             progress("duplicate storm")
             rows.append(webhooks.storm(bench))
             progress("webhook endpoint over HTTP")
             rows += edge.run(bench)
+            progress("consume_rate_limit through the /rest/v1/rpc gateway")
+            rows.append(gateway.run(bench))
     except BenchError as exc:
         progress(f"benchmark failed: {exc}")
         return 2
-    order = ["rate limits", "webhooks", "rls", "growth", "http"]
+    order = ["rate limits", "webhooks", "rls", "growth", "http", "peers"]
     rows.sort(key=lambda row: order.index(row.group))
     meta.update(
         finished_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), wall_seconds=time.monotonic() - started

@@ -250,8 +250,11 @@ class Bench:
         transactions: int | None = None,
         defines: Mapping[str, int] | None = None,
         latencies: bool = False,
+        port: int | None = None,
+        protocol: Literal["prepared", "extended", "simple"] = "prepared",
     ) -> Run:
-        """Run pgbench with `scripts` (mixed with equal weights) against the benchmark's cluster."""
+        """Run pgbench with `scripts` (mixed with equal weights) against the benchmark's cluster (or, with
+        `port`, a pooler in front of it on loopback)."""
         self.checkpoint()
         self._runs += 1
         files = []
@@ -261,8 +264,8 @@ class Bench:
             files += ["-f", f"{path}@1"]
         state = self.stack.state()
         cmd = [
-            str(PGBENCH), "-n", "-h", "127.0.0.1", "-p", str(state.port), "-U", "postgres",
-            "-c", str(clients), "-j", str(min(2, clients)), "-M", "prepared",
+            str(PGBENCH), "-n", "-h", "127.0.0.1", "-p", str(port or state.port), "-U", "postgres",
+            "-c", str(clients), "-j", str(min(2, clients)), "-M", protocol,
         ]  # fmt: skip
         cmd += ["-T", str(int(seconds))] if seconds is not None else ["-t", str(transactions or 1)]
         for name, value in (defines or {}).items():

@@ -10,6 +10,14 @@ from typing import Any
 from bench.harness import Row
 
 RESULTS = Path(__file__).parent / "results"
+PEERS = "peers"  # the group of rows that compare us with another product, shown apart from the rest
+PEERS_NOTE = (
+    "Our limiter against what users would run instead, measured in the same run with the same client count "
+    "(bench/peers.py): Redis as a user of Upstash Ratelimit runs it (a local redis-server, Upstash's "
+    "fixed-window and sliding-window algorithms as Lua scripts run with EVALSHA, driven by redis-benchmark, "
+    "no persistence and AOF everysec), and the check-then-insert limiter many Supabase starters ship (count "
+    "the key's rows in the window, then insert). Ratio: ours / peer; over-admission: admitted / limit."
+)
 
 
 def table(rows: list[Row]) -> str:
@@ -26,12 +34,23 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Our own paths against their baselines, then the peer rows (kept in their order)."""
+    return [r for r in rows if r.group != PEERS], [r for r in rows if r.group == PEERS]
+
+
 def write(rows: list[Row], meta: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
+    ours, peers = split(rows)
     (RESULTS / "latest.json").write_text(
-        json.dumps({**meta, "rows": [asdict(row) for row in rows]}, indent=2, default=str) + "\n"
+        json.dumps(
+            {**meta, "rows": [asdict(row) for row in ours], PEERS: [asdict(row) for row in peers]},
+            indent=2,
+            default=str,
+        )
+        + "\n"
     )
-    missed = [row for row in rows if not row.met]
+    missed = [row for row in ours + peers if not row.met]
     notes = [
         "# thinbase benchmarks",
         "",
@@ -42,13 +61,18 @@ def write(rows: list[Row], meta: dict[str, Any]) -> Path:
         "and client count (throughput: ours / baseline, higher is better; latency and growth: ours / "
         "baseline or 1M / 10k, lower is better). Absolute numbers on a shared 2-core machine are noise.",
         "",
-        table(rows),
+        table(ours),
     ]
+    if peers:
+        notes += ["## Peers, in the same run", "", PEERS_NOTE, "", table(peers)]
+    anchors = [f"- {row.bench}: {row.data['anchor']}" for row in ours + peers if "anchor" in row.data]
+    if anchors:
+        notes += ["Published anchors, quoted for scale (not measured here):", "", *anchors, ""]
     for row in missed:
         notes += [f"## Missed: {row.bench} ({row.ratio}x against {row.target})", ""]
         notes += _evidence(row)
     (RESULTS / "latest.md").write_text("\n".join(notes))
-    plot(rows, RESULTS / "latest.png")
+    plot(ours + peers, RESULTS / "latest.png")
     return RESULTS
 
 
@@ -72,28 +96,53 @@ def _evidence(row: Row) -> list[str]:
     return lines
 
 
+OURS_MET, OURS_MISSED, PEER, NO_TARGET = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
+
+
 def plot(rows: list[Row], path: Path) -> None:
+    """Every ratio against its target, one bar per row, top to bottom in `rows`' order; peer rows in
+    their own colour (a red outline when a target against a peer is missed), below a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     shown = [row for row in rows if row.ratio is not None]
-    fig, ax = plt.subplots(figsize=(10, 0.5 * len(shown) + 1.5))
+    fig, ax = plt.subplots(figsize=(14, 0.45 * len(shown) + 2.0))
     labels = [row.bench for row in shown]
     ratios = [row.ratio or 0.0 for row in shown]
-    colors = ["#2e7d32" if row.met else "#c62828" for row in shown]
+    peer = [row.group == PEERS for row in shown]
+    colors = [
+        PEER if p else NO_TARGET if row.goal is None else OURS_MET if row.met else OURS_MISSED
+        for row, p in zip(shown, peer, strict=True)
+    ]
+    edges = [OURS_MISSED if not row.met else color for row, color in zip(shown, colors, strict=True)]
     positions = list(range(len(shown)))[::-1]
-    ax.barh(positions, ratios, color=colors, height=0.6)
+    ax.barh(positions, ratios, color=colors, edgecolor=edges, linewidth=2, height=0.6)
     for y, row in zip(positions, shown, strict=True):
         if row.goal is not None:
             ax.plot([row.goal, row.goal], [y - 0.4, y + 0.4], color="black", linewidth=2)
-        label = f"{row.ratio:.3g}x  (target {row.target})"
-        ax.text(max(row.ratio or 0.0, row.goal or 0.0) + 0.05, y, label, va="center", fontsize=8)
-    ax.set_yticks(positions, labels, fontsize=8)
-    ax.set_xlabel("ratio (black tick: target; green: met, red: missed)")
-    ax.set_xlim(0, max([*ratios, 3.0]) * 1.35)
-    ax.set_title("thinbase: our path against its baseline, measured in the same run")
+        label = f"{row.ratio:.3g}x  " + (f"(target {row.target})" if row.goal is not None else "(no target)")
+        ax.text(max(row.ratio or 0.0, row.goal or 0.0) + 0.05, y, label, va="center", fontsize=7)
+    if any(peer) and not all(peer):
+        boundary = positions[peer.index(True)] + 0.5  # the first peer row's top edge
+        ax.axhline(boundary, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(positions, labels, fontsize=7)
+    ax.set_xlabel("ratio (black tick: target)")
+    ax.set_xlim(0, max([*ratios, 3.0]) * 1.45)
+    ax.legend(
+        handles=[
+            Patch(color=OURS_MET, label="ours vs its baseline: target met"),
+            Patch(color=OURS_MISSED, label="ours vs its baseline: target missed"),
+            Patch(color=NO_TARGET, label="ours, informational (no target)"),
+            Patch(facecolor=PEER, edgecolor=PEER, label="ours vs a peer (below the dashed line)"),
+            Patch(facecolor=PEER, edgecolor=OURS_MISSED, linewidth=2, label="ours vs a peer: target missed"),
+        ],
+        loc="lower right",
+        fontsize=7,
+    )
+    ax.set_title("thinbase: our paths against their baselines and the peers, measured in the same run")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

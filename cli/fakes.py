@@ -48,7 +48,7 @@ def describe(services: list[Service]) -> None:
             progress(f"{service.name:<13} NOT CONFIGURED: {service.detail}")
 
 
-def _pages(running: RunningFakes) -> None:
+def pages(running: RunningFakes) -> None:
     urls = running.urls
     if "mail" in urls:
         progress(f"mail catcher  {urls['mail']}/   (or `thinbase local mail list`)")
@@ -98,7 +98,7 @@ def serve_fakes(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with started(settings, target) as running:
         describe(running.services)
-        _pages(running)
+        pages(running)
         for key, value in running.env.items():
             print(f"{key}={value}", flush=True)
         progress(f"webhooks go to {target}/webhooks/<provider>; Ctrl-C stops the fakes")

@@ -9,6 +9,8 @@ starts are relayed.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from typing import Annotated, Any
 
@@ -40,6 +42,14 @@ def _forward(http: httpx.Client, target: str, delivery: dict[str, Any]) -> str:
     return str(response.status_code)
 
 
+def _report(seq: int, provider: str, answer: str, as_json: bool) -> None:
+    if as_json:  # a line per delivery as it happens: a stream, so no single envelope
+        sys.stdout.write(json.dumps({"seq": seq, "provider": provider, "answer": answer}) + "\n")
+        sys.stdout.flush()
+    else:
+        stdout.print(f"{seq:>5}  {safe(provider):<13} -> {safe(answer)}", highlight=False)
+
+
 def listen(
     forward_to: Annotated[
         str,
@@ -54,11 +64,15 @@ def listen(
     count: Annotated[
         int | None, typer.Option(help="Stop after relaying this many deliveries.", min=1)
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON object per relayed delivery, one per line.")
+    ] = False,
 ) -> None:
     """Relay the local payment fakes' signed webhooks to URL as they are sent (Ctrl-C stops).
 
     Needs the fakes running (`make dev`, `thinbase serve --local --fakes` or `thinbase local up --fakes`).
-    Prints one line per delivery: its sequence number, the provider and the status URL answered."""
+    Prints one line per delivery: its sequence number, the provider and what the URL answered (with
+    --json: a JSON object per line)."""
     if not forward_to.startswith(("http://", "https://")):
         fail(f"--forward-to must be an http(s) URL, not {forward_to!r}", code=ExitCode.USAGE)
     running = fakes_state.read_state()
@@ -95,9 +109,7 @@ def listen(
                     for delivery in new:
                         seen[name] = max(seen[name], delivery["seq"])
                         status = _forward(http, forward_to.replace("{provider}", name), delivery)
-                        stdout.print(
-                            f"{delivery['seq']:>5}  {safe(name):<13} -> {safe(status)}", highlight=False
-                        )
+                        _report(delivery["seq"], name, status, as_json)
                         relayed += 1
                         if count is not None and relayed >= count:
                             return

@@ -88,6 +88,7 @@ def serve(
     """
     import contextlib
     import os
+    import signal
 
     from thinbase.fakes import state as fakes_state
     from thinbase.functions._shared.logging import configure_logging
@@ -128,6 +129,10 @@ def serve(
                 fakes_running = running.enter_context(fakes.started(load_settings(), edge))
                 os.environ.update(fakes_running.env)
                 fakes.describe(fakes_running.services)
+                fakes.pages(fakes_running)
+                # uvicorn re-raises the SIGTERM it shut down on, whose default action ends the process before
+                # the fakes stop and their state file goes: let it end like Ctrl-C, through the cleanup.
+                signal.signal(signal.SIGTERM, _interrupt)
             settings = load_settings()
             progress(f"edge app   http://{bind_host}:{bind_port}   (health: /health, RPC: /rest/v1/rpc/<fn>)")
             for key, value in local_env.items():
@@ -135,6 +140,10 @@ def serve(
         configure_logging()
         if not serve_app(create_app(settings), host=bind_host, port=bind_port):
             raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _loopback(host: str) -> str:

@@ -23,32 +23,38 @@ from thinbase.fakes.payments import MidtransFake, StripeFake
 from thinbase.local.stack import LocalStack
 
 RETURN_URL = "https://app.example.test/billing/done"
+STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET = "sk_test_e2e", "whsec_e2e_secret"
+MIDTRANS_SERVER_KEY = "SB-Mid-server-e2e"
 
 
 @pytest.fixture(scope="module")
 def stripe_fake() -> Iterator[StripeFake]:
-    with StripeFake(secret_key="sk_test_e2e", webhook_secret="whsec_e2e_secret") as fake:
+    with StripeFake(secret_key=STRIPE_SECRET_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
 def midtrans_fake() -> Iterator[MidtransFake]:
-    with MidtransFake(server_key="SB-Mid-server-e2e") as fake:
+    with MidtransFake(server_key=MIDTRANS_SERVER_KEY) as fake:
         yield fake
+
+
+def shop_env(stripe_fake: StripeFake, midtrans_fake: MidtransFake) -> dict[str, str]:
+    """The shop's settings (also used by tests/test_pooled.py, which serves it through PgBouncer)."""
+    return {
+        "PAYMENT_PROVIDER": "stripe",
+        "ALLOWED_RETURN_URLS": RETURN_URL,
+        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        "STRIPE_BASE_URL": stripe_fake.url,
+        "MIDTRANS_SERVER_KEY": MIDTRANS_SERVER_KEY,
+        "MIDTRANS_BASE_URL": midtrans_fake.url,
+    }
 
 
 @pytest.fixture(scope="module")
 def shop(stack: LocalStack, stripe_fake: StripeFake, midtrans_fake: MidtransFake) -> Iterator[EdgeServer]:
-    with serve_edge(
-        stack,
-        PAYMENT_PROVIDER="stripe",
-        ALLOWED_RETURN_URLS=RETURN_URL,
-        STRIPE_SECRET_KEY="sk_test_e2e",
-        STRIPE_WEBHOOK_SECRET="whsec_e2e_secret",
-        STRIPE_BASE_URL=stripe_fake.url,
-        MIDTRANS_SERVER_KEY="SB-Mid-server-e2e",
-        MIDTRANS_BASE_URL=midtrans_fake.url,
-    ) as server:
+    with serve_edge(stack, **shop_env(stripe_fake, midtrans_fake)) as server:
         yield server
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from thinbase.fakes import state as fakes_state
+from thinbase.functions.payments.providers.registry import PROVIDERS
 from thinbase.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,10 +88,13 @@ def make_dev(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
             time.sleep(0.2)
         yield url
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # as a process manager stops it (Ctrl-C is SIGINT: the same path)
         server.wait(timeout=30)
         log.close()
-    assert fakes_state.read_state() is None, "the fakes' state file outlived `serve --local --fakes`"
+    printed = Path(log.name).read_text()
+    for service in (*PROVIDERS, "ai", "mail"):  # which is which: everything is faked for a newcomer
+        assert re.search(rf"^• {service} +fake +http://127\.0\.0\.1:\d+", printed, re.MULTILINE), printed
+    assert not fakes_state.state_path().exists(), "the fakes' state file outlived `serve --local --fakes`"
 
 
 def supabase_js(url: str, *args: str) -> Any:

@@ -4,6 +4,7 @@ settings), the settings that point the edge app at them, `serve --fakes` only wi
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -181,6 +182,7 @@ def test_listen_relays_each_delivery_byte_for_byte(stack: LocalStack, receiver: 
                 "stripe",
                 "--count",
                 "1",
+                "--json",
             ],
             env=clean_env(),
             stdout=subprocess.PIPE,
@@ -198,8 +200,7 @@ def test_listen_relays_each_delivery_byte_for_byte(stack: LocalStack, receiver: 
         finally:
             listener.kill()
         assert listener.returncode == 0
-        assert "stripe" in out
-        assert "200" in out
+        assert json.loads(out) == {"seq": 1, "provider": "stripe", "answer": "200"}
         receiver.wait_for(3)
         relayed = [entry for entry in receiver.received if entry[0] == "/relay/stripe"]
         direct = [entry for entry in receiver.received if entry[0] == "/edge/webhooks/stripe"]

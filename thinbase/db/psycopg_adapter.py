@@ -96,7 +96,10 @@ class PsycopgDatabase:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            # prepare_threshold=None: psycopg would prepare a query server-side after five runs on one
+            # connection; behind a transaction pooler (Supavisor, PgBouncer) that statement stays on a server
+            # connection other clients get, and the next run may land on one that lacks it.
+            kwargs={"autocommit": True, "prepare_threshold": None},
             check=ConnectionPool.check_connection,
             open=True,
             name="thinbase",
