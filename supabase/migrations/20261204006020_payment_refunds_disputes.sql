@@ -241,8 +241,7 @@ begin
   else
     verdict := 'ignored';
     reason := format('stale_or_repeated: payment is %s, event says %s', payment.status,
-      case when action = 'refund' then format('refund of %s in all', coalesce(amount_minor, payment.amount_minor))
-        else status end);
+      case when status = 'refund' then format('refund of %s in all', amount_minor) else status end);
   end if;
 
   -- Record the event, or find that it is already recorded.
