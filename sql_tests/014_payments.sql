@@ -29,7 +29,7 @@ select has_index(
     'COALESCE((user_id)::text, lower((buyer_email)::text))', 'purpose', 'COALESCE(plan_code, product_code)',
     'provider', 'currency'
   ],
-  'one open checkout per owner (user, else guest email), purpose, item, provider and currency (051 tests guests)'
+  'one open checkout per owner (user, else guest email), purpose, item, provider, currency (051: guests)'
 );
 select index_is_unique('public', 'payments', 'payments_one_open_checkout', 'that index is unique');
 select col_is_unique('public', 'payments', array['order_id'], 'order ids are unique');

@@ -45,7 +45,8 @@ insert into transition_case (id, before_status, event_status, outcome, after_sta
 -- One payment per case in its status before (no user: what a paid payment does for its user is 031's), and
 -- the case's event, as the edge app reports it.
 insert into public.payments (
-  plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at, refunded_minor
+  plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at,
+  refunded_minor
 )
 select
   'PRO' as plan_code,
@@ -119,7 +120,7 @@ select is_empty(
          case when c.before_status = 'refunded' then 900 else 0 end,
          case when c.event_status = 'refunded' or c.before_status = 'refunded' then 900 else 0 end, 900
        ) is distinct from case when c.outcome = 'applied' then c.after_status end $$,
-  'private.payment_transition agrees with that table (a full refund as apply_payment_event passes it: 900 of 900)'
+  'private.payment_transition agrees with that table (a full refund as apply_payment_event passes it)'
 );
 
 -- Events that are never applied -----------------------------------------------------------------------------

@@ -10,16 +10,17 @@
 -- unique index treats every null user id as distinct.
 --
 -- How:
---   * public.payment_purposes is a catalog like public.payment_providers (RLS on; anon and authenticated read
---     it; the service role writes it); payments.purpose references it, default 'plan', so every existing row
---     and every create_payment call is a plan payment;
+--   * public.payment_purposes is a catalog like public.payment_providers (RLS on; authenticated reads it,
+--     anon does not: nothing a guest does needs it; the service role writes it); payments.purpose references
+--     it, default 'plan', so every existing row and every create_payment call is a plan payment;
 --   * plan_code becomes nullable, and is set exactly for plan payments (payments_plan_code_purpose);
 --   * product_code names what an order buys. It has no foreign key yet: products come in the store's next
 --     slice, which adds the table and the key (and its index) in one migration;
 --   * buyer_email (citext) is whom a guest payment belongs to; a signed-in buyer is its user_id;
---   * the one-open-checkout index keys on the owner (the user id, else the buyer's email, case-insensitively),
---     the purpose and its item (the plan, else the product), provider and currency, so a guest gets one open
---     checkout per item as a user does. create_payment's `on conflict` names the same expressions.
+--   * the one-open-checkout index keys on the owner (the user id, else the buyer's email, in any letter
+--     case), the purpose and its item (the plan, else the product), provider and currency, so a guest
+--     gets one open checkout per item as a user does. create_payment's `on conflict` names the same
+--     expressions.
 --
 -- Locks: ALTER TABLE takes payments' ACCESS EXCLUSIVE lock for the new columns (constant defaults: no
 -- rewrite) and the constraint checks; the index is rebuilt under it. Fine for a table of checkout attempts.
@@ -43,16 +44,14 @@ insert into public.payment_purposes (code, name) values
 
 alter table public.payment_purposes enable row level security;
 
-grant select on public.payment_purposes to anon, authenticated;
+-- Signed-in clients read it; anon's surface stays the price catalog and the waitlist (SECURITY.md).
+grant select on public.payment_purposes to authenticated;
 grant select, insert, update, delete on public.payment_purposes to service_role;
-
-create policy payment_purposes_select_anon on public.payment_purposes
-for select to anon using (true);
 
 create policy payment_purposes_select_authenticated on public.payment_purposes
 for select to authenticated using (true);
 
--- The columns ------------------------------------------------------------------------------------------------
+-- The columns ----------------------------------------------------------------------------------------------
 alter table public.payments
 add column purpose text not null default 'plan',
 add column product_code text,
@@ -62,13 +61,17 @@ add constraint payments_purpose_fkey foreign key (purpose) references public.pay
 -- A plan payment names its plan, and only a plan payment does.
 add constraint payments_plan_code_purpose check ((purpose = 'plan') = (plan_code is not null)),
 -- Product codes are short identifiers (the store's products table will say which exist).
-add constraint payments_product_code_format check (product_code is null or product_code ~ '^[A-Za-z0-9._-]{1,64}$'),
+add constraint payments_product_code_format check (
+  product_code is null or product_code ~ '^[A-Za-z0-9._-]{1,64}$'
+),
 -- A buyer's email is one short line with an @ (the checkout validates it properly).
 add constraint payments_buyer_email_shape check (
-  buyer_email is null or (char_length(buyer_email::text) between 3 and 320 and strpos(buyer_email::text, '@') > 1)
+  buyer_email is null
+  or (char_length(buyer_email::text) between 3 and 320 and strpos(buyer_email::text, '@') > 1)
 );
 
-comment on column public.payments.purpose is 'What the payment buys (payment_purposes); decides its fulfilment';
+comment on column public.payments.purpose is
+'What the payment buys (payment_purposes); decides its fulfilment';
 comment on column public.payments.product_code is
 'The product an order payment buys; no foreign key until the store adds its products table';
 comment on column public.payments.buyer_email is 'Whom a guest payment belongs to (no user_id)';
