@@ -44,7 +44,9 @@ insert into public.payment_purposes (code, name) values
 
 alter table public.payment_purposes enable row level security;
 
--- Signed-in clients read it; anon's surface stays the price catalog and the waitlist (SECURITY.md).
+-- Signed-in clients read it; anon's surface stays the price catalog and the waitlist (SECURITY.md). The
+-- revoke states that for every kind of project, as 20261122005200 does for the tables before it.
+revoke all on public.payment_purposes from anon;
 grant select on public.payment_purposes to authenticated;
 grant select, insert, update, delete on public.payment_purposes to service_role;
 
