@@ -9,14 +9,15 @@ in the ledger.
 from __future__ import annotations
 
 from thinbase.errors import ProviderError, SimulationError
-from thinbase.functions.payments.providers.base import PAYMENT_STATUSES, PaymentStatus
+from thinbase.functions.payments.providers.base import PaymentStatus
 from thinbase.functions.payments.providers.descriptor import SampleOrder, SampleWebhook
 from thinbase.functions.payments.providers.registry import PROVIDER_NAMES, PROVIDERS
 from thinbase.settings import Settings
 
 Order = SampleOrder
 SimulatedWebhook = SampleWebhook
-STATUSES: tuple[PaymentStatus, ...] = PAYMENT_STATUSES
+# What a sample can bring a payment to (refunded: a full refund); not every status a payment can have.
+STATUSES: tuple[PaymentStatus, ...] = ("pending", "paid", "failed", "expired", "refunded")
 
 
 def status_named(value: str) -> PaymentStatus:

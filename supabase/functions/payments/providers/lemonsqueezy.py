@@ -27,12 +27,16 @@ Event key: Lemon Squeezy sends no event id (a `meta.webhook_id` appears only in 
 the key is `{event_name}:{data.id}:{data.attributes.updated_at}`: a redelivery repeats all three, while
 the same order changing again (order_created, then order_refunded) differs in name and update time.
 Status lookups (`GET /v1/orders/{id}`, possible only with a Lemon Squeezy order id) are keyed
-`status:{order id}:{our status}`; the checkout id we keep after create cannot be looked up to an order, so
-for a payment without a webhook yet the lookup answers None.
+`status:{order id}:{our status}` (a refund's with `:{refunded_amount}` appended); the checkout id we keep
+after create cannot be looked up to an order, so for a payment without a webhook yet the lookup answers
+None.
 
 Status mapping: order_created -> the order's `status` (paid -> paid, pending -> pending, failed and
-fraudulent -> failed, refunded and partial_refund -> refunded); order_refunded -> refunded; every other
-event (subscriptions, license keys ...) -> None (ignored).
+fraudulent -> failed, refunded and partial_refund -> refund); order_refunded -> refund; every other event
+(subscriptions, license keys ...) -> None (ignored). Lemon Squeezy is the merchant of record and sends no
+dispute events. A refund carries the order's `refunded_amount`, the total refunded so far (cumulative): SQL
+keeps the greatest and decides whether it is partial or full. A second partial refund is a new
+`order_refunded` with a later `updated_at`, hence a new event key.
 """
 
 from __future__ import annotations
@@ -54,20 +58,20 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_iso, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
 from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets, unsupported
 
 API_BASE = "https://api.lemonsqueezy.com"
 JSON_API = "application/vnd.api+json"
 CENTS = 2  # Lemon Squeezy's amounts are integer cents
 
-_ORDER_STATUSES: dict[str, PaymentStatus] = {
+_ORDER_STATUSES: dict[str, EventStatus] = {
     "paid": "paid",
     "pending": "pending",
     "failed": "failed",
     "fraudulent": "failed",
-    "refunded": "refunded",
-    "partial_refund": "refunded",
+    "refunded": "refund",
+    "partial_refund": "refund",
 }
 
 
@@ -75,11 +79,11 @@ def compute_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def normalize_status(event_name: str, order_status: str | None) -> PaymentStatus | None:
+def normalize_status(event_name: str, order_status: str | None) -> EventStatus | None:
     if event_name == "order_created":
         return _ORDER_STATUSES.get(order_status or "")
     if event_name == "order_refunded":
-        return "refunded"
+        return "refund"
     return None
 
 
@@ -95,7 +99,7 @@ class LemonSqueezyProvider:
     """Lemon Squeezy checkouts, order lookups and signed webhooks."""
 
     name = "lemonsqueezy"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
+    confirm_statuses: frozenset[EventStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -205,8 +209,11 @@ class LemonSqueezyProvider:
         if status is None:
             return None
         currency = (text(attributes, "currency") or "").upper() or None
+        key = f"status:{provider_payment_id}:{status}"
+        if status == "refund":  # each cumulative amount is its own state
+            key += f":{integer(attributes, 'refunded_amount')}"
         return PaymentEvent(
-            event_key=f"status:{provider_payment_id}:{status}",
+            event_key=key,
             event_type=f"order.{text(attributes, 'status')}",
             order_id=order_id,
             status=status,
@@ -237,7 +244,7 @@ class LemonSqueezyProvider:
         currency = (text(attributes, "currency") or "").upper() or None
         if status == "paid":
             occurred = from_iso(attributes.get("created_at"))
-        elif status == "refunded":
+        elif status == "refund":
             occurred = from_iso(attributes.get("refunded_at"))
         else:
             occurred = from_iso(attributes.get("updated_at"))
@@ -257,7 +264,7 @@ class LemonSqueezyProvider:
         attributes: Mapping[str, Any], status: str | None, exponents: Mapping[str, int]
     ) -> int | None:
         currency = (text(attributes, "currency") or "").upper()
-        field = "refunded_amount" if status == "refunded" else "subtotal"
+        field = "refunded_amount" if status == "refund" else "subtotal"
         cents = integer(attributes, field)
         if cents is None or currency not in exponents:
             return None
