@@ -179,7 +179,8 @@ def test_partial_refunds_carry_the_cumulative_amount_under_their_own_keys(http: 
         )
         for amount, at in ((300, "2026-11-23T07:00:00.000000Z"), (500, "2026-11-24T07:00:00.000000Z"))
     )
-    assert (first.status, first.amount_minor, second.status, second.amount_minor) == ("refund", 300, "refund", 500)
+    assert (first.status, first.amount_minor) == ("refund", 300)
+    assert (second.status, second.amount_minor) == ("refund", 500)
     assert first.event_key != second.event_key
     assert (first.order_id, first.currency) == ("TB-LS-1", "USD")
 

@@ -230,7 +230,8 @@ def test_event_key_is_stable_and_changes_with_the_state(http: httpx.Client) -> N
 def signed_notification(**overrides: str) -> bytes:
     """A notification signed as Midtrans signs it (order_id + status_code + gross_amount + server key)."""
     body = json.loads(doc_notification(**overrides))
-    body["signature_key"] = signature_key(body["order_id"], body["status_code"], body["gross_amount"], DOC_KEY)
+    fields = (body["order_id"], body["status_code"], body["gross_amount"])
+    body["signature_key"] = signature_key(*fields, DOC_KEY)
     return json.dumps(body).encode()
 
 
