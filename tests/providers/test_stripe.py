@@ -19,6 +19,7 @@ from tests.conftest import EdgeServer, serve_edge
 from tests.providers.fakes import StripeFake
 from tests.providers.signing import stripe_header
 from tests.providers.support import EXPONENTS, checkout_request
+from tests.stripe_sessions import StripeWithSessionSearch
 from tests.test_e2e_payments import RETURN_URL, post_webhook, signup, subscription
 from thinbase.errors import (
     ProviderError,
@@ -48,6 +49,13 @@ SDK_DUMMY_PAYLOAD = (
 )
 UNUSED_HTTP = httpx.Client()  # verification never calls out; one client for the generated cases
 SDK_DUMMY_V1 = "3bfab77baf5f7b6991a46c9b53b6547d7afc56148b10468fcad9f35c1992ffbd"
+
+
+@pytest.fixture
+def stripe_fake() -> Iterator[StripeFake]:
+    """The fake with the session search `locate` asks (tests/stripe_sessions.py)."""
+    with StripeWithSessionSearch(secret_key=API_KEY, webhook_secret=SECRET) as fake:
+        yield fake
 
 
 def provider(
@@ -569,7 +577,7 @@ DISPUTE_SECRET = "whsec_dispute_secret"
 
 @pytest.fixture(scope="module")
 def dispute_fake() -> Iterator[StripeFake]:
-    with StripeFake(secret_key="sk_test_disputes", webhook_secret=DISPUTE_SECRET) as fake:
+    with StripeWithSessionSearch(secret_key="sk_test_disputes", webhook_secret=DISPUTE_SECRET) as fake:
         yield fake
 
 
@@ -666,7 +674,8 @@ def test_refunds_and_disputes_through_the_webhook(
 
         # A charge of a PaymentIntent that no session of ours has: recorded, ignored, never applied.
         stranger = json.loads(charge_event(dispute_fake, order_id, "charge.refunded")[1])
-        stranger["id"], stranger["data"]["object"]["payment_intent"] = "evt_stranger", "pi_not_ours"
+        stranger_id = f"evt_stranger_{uuid.uuid4().hex[:12]}"
+        stranger["id"], stranger["data"]["object"]["payment_intent"] = stranger_id, "pi_not_ours"
         body = json.dumps(stranger).encode()
         answer = client.post(
             "/webhooks/stripe",
@@ -681,7 +690,7 @@ def test_refunds_and_disputes_through_the_webhook(
         row = conn.execute(
             "select status, last_error from private.webhook_events "
             "where provider = 'stripe' and event_key = %s",
-            ("evt_stranger",),
+            (stranger_id,),
         ).fetchone()
     assert row == {
         "status": "ignored",

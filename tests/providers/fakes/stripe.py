@@ -13,8 +13,7 @@ from tests.providers.fakes.base import THREE_DECIMAL, BadRequest, FakeProvider, 
 
 
 class StripeFake(FakeProvider):
-    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key), `GET /v1/checkout/sessions/{id}` and
-    `GET /v1/checkout/sessions?payment_intent=`."""
+    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key) and `GET /v1/checkout/sessions/{id}`."""
 
     name = "stripe"
 
@@ -48,15 +47,6 @@ class StripeFake(FakeProvider):
             if key:
                 self._idempotency[key] = (request.body, session)
             return 200, session, {}
-        if request.method == "GET" and request.path == "/v1/checkout/sessions":
-            # The list, filtered by payment_intent as Stripe's is (what `locate` asks).
-            wanted = request.query.get("payment_intent", [None])[0]
-            found = [
-                {**session, "payment_intent": session["payment_intent"]["id"]}
-                for session in self.sessions.values()
-                if isinstance(session["payment_intent"], dict) and session["payment_intent"]["id"] == wanted
-            ]
-            return 200, {"object": "list", "data": found[:1], "has_more": False}, {}
         match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)", request.path)
         if request.method == "GET" and match:
             stored = self.sessions.get(match.group(1))

@@ -463,6 +463,9 @@ def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus
             "currency": order.currency.lower(),
             "refunded": True,
             "metadata": {"order_id": order.order_id},
+            # What binds a charge: its PaymentIntent, which the webhook route looks up at Stripe (`locate`).
+            # A sample's is made up, so only a Stripe (or fake) that knows it binds the refund.
+            "payment_intent": f"pi_sim_{uuid.uuid4().hex[:20]}",
             "created": now,
         }
     body = json.dumps(
