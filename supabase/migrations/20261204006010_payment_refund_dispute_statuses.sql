@@ -2,9 +2,10 @@
 -- SUPERSEDES the check constraints payments_status_known, payments_paid_at and payments_refunded_at
 -- (20261122001400_payments).
 --
--- Why: a payment was pending, paid, failed, expired or refunded, and any refund (Midtrans' and Lemon Squeezy's
--- partial_refund included) was a full one that took the plan away. Providers refund in parts and more than
--- once (Stripe's `amount_refunded` is the cumulative total), and buyers dispute payments with their bank.
+-- Why: a payment was pending, paid, failed, expired or refunded, and any refund (Midtrans' and Lemon
+-- Squeezy's partial_refund included) was a full one that took the plan away. Providers refund in parts and
+-- more than once (Stripe's `amount_refunded` is the cumulative total), and buyers dispute payments with
+-- their bank.
 --
 -- How: two statuses for refunds (partially_refunded, refunded) and two for disputes (disputed, charged_back),
 -- and refunded_minor, the cumulative amount refunded so far (0 .. amount_minor). The constraints tie them:
@@ -22,7 +23,8 @@ add column refunded_minor bigint not null default 0;
 comment on column public.payments.refunded_minor is
 'The amount refunded so far, cumulative, in minor units of currency (0 .. amount_minor)';
 
-update public.payments as p set refunded_minor = p.amount_minor where p.status = 'refunded';
+update public.payments as p set refunded_minor = p.amount_minor
+where p.status = 'refunded';
 
 alter table public.payments
 drop constraint payments_status_known,

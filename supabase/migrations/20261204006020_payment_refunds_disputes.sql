@@ -24,16 +24,17 @@
 --                                                    with no dispute opened first)
 -- A refund is applied only when the cumulative amount grew; one above the amount, of another currency or
 -- without an amount is recorded failed (refund_mismatch). A refund during a dispute keeps the payment
--- disputed unless it refunds everything, so a refund and a dispute lead to the same end state in either order.
+-- disputed unless it refunds everything, so a refund and a dispute lead to the same end state in either
+-- order.
 --
 -- Fulfilment, by purpose, in the same transaction (the caller holds the payment's row lock):
 --   plan          private.fulfil_plan_payment: paid starts or extends the plan (as before); refunded and
 --                 charged_back revert the plan the payment funded (as a refund did before); disputed moves
 --                 that subscription to past_due; a won dispute restores it. BEHAVIOUR CHANGE, on purpose: a
 --                 partial refund keeps the plan (partial_refund used to be a full refund that took it away).
---   order, wallet_topup   have no fulfilment yet (the store's and the wallet's slices add it). A paid event for
---                 them is RECORDED FAILED (fulfilment_unavailable), not raised: the provider gets its 200 and
---                 stops retrying, nothing is granted, and the failed event can be replayed
+--   order, wallet_topup   have no fulfilment yet (the store's and the wallet's slices add it). A paid event
+--                 for them is RECORDED FAILED (fulfilment_unavailable), not raised: the provider gets its
+--                 200 and stops retrying, nothing is granted, and the failed event can be replayed
 --                 (operator_replay_webhook_event) once the fulfilment exists.
 --
 -- Lock order is unchanged: the payment row, then the ledger key, then the subscription row (fulfilment).
@@ -92,7 +93,9 @@ grant execute on function private.payment_transition(text, text, bigint, bigint,
 -- A plan payment's fulfilment -----------------------------------------------------------------------------
 -- What a transition of a plan payment does to its user's subscription. `payment` is the row after the
 -- transition, `previous_status` its status before.
-create function private.fulfil_plan_payment(payment public.payments, previous_status text, happened timestamptz)
+create function private.fulfil_plan_payment(
+  payment public.payments, previous_status text, happened timestamptz
+)
 returns void
 language plpgsql
 volatile

@@ -1,7 +1,8 @@
 -- The payment reports know the new statuses. This SUPERSEDES public.admin_payment_metrics and
--- private.admin_payment_metrics (last defined in 20261204005200_audit_what_matters; dropped and created again,
--- because the result gains columns: every earlier column keeps its name, position and meaning, the three new
--- ones come last) and private.admin_revenue_by_day (20261204005200; same signature, grants and columns).
+-- private.admin_payment_metrics (last defined in 20261204005200_audit_what_matters; dropped and created
+-- again, because the result gains columns: every earlier column keeps its name, position and meaning, the
+-- three new ones come last) and private.admin_revenue_by_day (20261204005200; same signature, grants and
+-- columns).
 --
 -- Why: 20261204006010 added partially_refunded, disputed and charged_back. Counting only `paid` as revenue
 -- would drop a partially refunded payment's kept part, and counting it whole would count refunded money.
