@@ -1,5 +1,6 @@
 # thinbase — two commands on a fresh machine:
-#   make dev    install what is missing, bring up the local stack, serve the edge app (Ctrl-C stops it)
+#   make dev    install what is missing, bring up the local stack, serve the edge app with local fakes of
+#               the payment providers, AI and email (Ctrl-C stops it)
 #   make test   install what is missing, lint, then every test suite (pgTAP, pytest)
 # Each dependency step is skipped when it is already satisfied, so warm runs are quick.
 
@@ -7,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := postgresql-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron \
-                libtap-parser-sourcehandler-pgtap-perl
+                libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver
 VENV := .venv
 PY := $(VENV)/bin/python
 THINBASE := $(VENV)/bin/thinbase
@@ -59,7 +60,7 @@ stack: deps
 	$(THINBASE) local up
 
 dev: stack
-	$(THINBASE) serve --local
+	$(THINBASE) serve --local --fakes
 
 lint: stack
 	$(VENV)/bin/sqlfluff lint --processes 2 supabase/migrations sql_tests

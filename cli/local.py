@@ -9,6 +9,7 @@ from typing import Annotated
 import psycopg
 import typer
 
+from thinbase.cli import fakes, mail
 from thinbase.cli.output import ExitCode, emit_json, fail, key_values, progress
 from thinbase.errors import StackError
 from thinbase.local.stack import LocalStack
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Users on the local stack (the stand-in for Supabase Auth sign-ups).")
 app.add_typer(user_app, name="user")
+app.add_typer(mail.app, name="mail")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON envelope instead of text.")]
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -29,7 +31,16 @@ def _edge_port() -> int:
 
 
 @app.command()
-def up() -> None:
+def up(
+    with_fakes: Annotated[
+        bool,
+        typer.Option(
+            "--fakes",
+            help="Also start the local fakes (payments, AI, email) in the background; "
+            "`thinbase serve --local` uses them and `thinbase local down` stops them.",
+        ),
+    ] = False,
+) -> None:
     """Create (first time) and start the local stack, then apply pending migrations and the seed.
 
     Idempotent: a running, up-to-date stack is left as it is."""
@@ -39,11 +50,18 @@ def up() -> None:
     except StackError as exc:
         fail(str(exc), hint="`thinbase local status` shows the stack; its log is under .local/")
     progress(f"ready: postgres on 127.0.0.1:{state.port}; `thinbase local env` prints the keys")
+    if with_fakes:
+        running = fakes.start_background(f"http://127.0.0.1:{_edge_port()}")
+        for name, url in sorted(running.services.items()):
+            progress(f"{name:<13} fake   {url}")
+        progress(f"fakes running (pid {running.pid}, log .local/{fakes.LOG_NAME}); `serve --local` uses them")
 
 
 @app.command()
 def down() -> None:
-    """Stop the local stack's PostgreSQL (data is kept)."""
+    """Stop the local stack's PostgreSQL (data is kept), and the fakes of `local up --fakes`."""
+    if fakes.stop_background():
+        progress("fakes stopped")
     try:
         stopped = LocalStack().down(progress)
     except StackError as exc:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from thinbase.cli import simulate
+from thinbase.cli import simulate, trigger
 from thinbase.cli.common import (
     JsonOption,
     LimitOption,
@@ -45,7 +45,9 @@ from thinbase.cli.output import (
 from thinbase.cli.payments import ProviderName
 from thinbase.errors import RpcError, SimulationError
 
-app = typer.Typer(help="The webhook ledger: list, show, replay failed events, simulate signed deliveries.")
+app = typer.Typer(
+    help="The webhook ledger: list, show, replay failed events, simulate and trigger signed deliveries."
+)
 
 
 class EventStatus(enum.StrEnum):
@@ -56,7 +58,7 @@ class EventStatus(enum.StrEnum):
     ignored = "ignored"
 
 
-# What an event may report (a payment status); mypy cannot see members built from a tuple (`.value` only).
+# What a simulated event brings a payment to; mypy cannot see members built from a tuple (`.value` only).
 SimulatedStatus = enum.StrEnum("SimulatedStatus", {s: s for s in simulate.STATUSES})  # type: ignore[misc]
 
 
@@ -201,11 +203,7 @@ def replay(
     statuses = {r["status"] for r in results if r["error"]}
     refused = sum(r["outcome"] == "failed" for r in results)  # replayed, and the state machine said no again
     exit_code = (
-        ExitCode.FAILURE
-        if statuses - {404} or refused
-        else ExitCode.NOT_FOUND
-        if statuses
-        else ExitCode.OK
+        ExitCode.FAILURE if statuses - {404} or refused else ExitCode.NOT_FOUND if statuses else ExitCode.OK
     )
     not_replayed = sum(bool(r["error"]) for r in results)
     if as_json:
@@ -288,13 +286,14 @@ def simulate_webhook(
     base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     endpoint = f"{base}/webhooks/{provider.value}"
     details = simulate.Order(order, amount, currency, exponents[currency], reference)
-    try:
-        webhook = simulate.build(
-            provider.value, settings, details, simulate.status_named(status.value), endpoint
-        )
-    except SimulationError as exc:
-        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
     with httpx.Client(timeout=30) as http:
+        try:
+            sample = simulate.simulated(provider.value, simulate.status_named(status.value))
+            # A Stripe refund names the PaymentIntent Stripe knows for the order's session: asked first.
+            details = simulate.locate(provider.value, settings, http, details, sample)
+            webhook = simulate.build_event(provider.value, settings, details, sample, endpoint, tag="sim")
+        except SimulationError as exc:
+            fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
         # Check our own work first when the provider is fully configured here: the edge app verifies and
         # parses with the same code, so a body that fails here would only fail there.
         configured = build_providers(settings, http)
@@ -303,9 +302,13 @@ def simulate_webhook(
             try:
                 checker.verify_webhook(webhook.headers, webhook.body)
                 event = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
+                event = simulate.bound_here(checker, event)  # a Stripe refund: where Stripe says it belongs
             except WebhookError as exc:
                 fail(f"the simulated webhook does not verify here: {exc}", as_json=as_json)
-            if event.status != status.value or not event.bound or event.order_id not in (None, order):
+            except SimulationError as exc:
+                fail(str(exc), as_json=as_json)
+            # The action the event stands for (a refund of all of it, for --status refunded).
+            if event.status != sample.status or not event.bound or event.order_id not in (None, order):
                 fail(
                     f"the simulated webhook parses as {event.status} for {event.order_id}",
                     as_json=as_json,
@@ -350,3 +353,172 @@ def simulate_webhook(
             "configured there",
             as_json=as_json,
         )
+
+
+@app.command("trigger")
+def trigger_webhook(
+    provider: Annotated[ProviderName, typer.Argument(help="The provider whose webhook to send.")],
+    event: Annotated[
+        str | None,
+        typer.Argument(
+            help="The provider's event type (`--list` shows them), e.g. checkout.session.completed, "
+            "settlement, SUCCESS, order_created, payment.captured; TYPE:VALUE where a field decides the "
+            "outcome (checkout.session.completed:unpaid, capture:challenge, order_created:pending).",
+            show_default=False,
+        ),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--order",
+            help="Our order id (TB-…) the event is about; default: a fresh pending payment of the local "
+            "user trigger@thinbase.local (local stack only).",
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The edge app's base URL; required for a project; default on the local stack: its edge app."
+        ),
+    ] = None,
+    list_events: Annotated[
+        bool, typer.Option("--list", help="List PROVIDER's event types and what each one maps to.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """POST one of PROVIDER's own event types, signed with the configured secret, to a running edge app.
+
+    Like `stripe trigger`: without --order a fresh order is made first (and, for a refund, paid first with
+    the provider's payment event). Prints what was sent, the edge app's answers and the payment's ledger.
+    Exits 2 for an unknown EVENT (listing the valid ones) or no --order off the local stack, 3 for an
+    unknown order, 1 when the edge app refuses a webhook, cannot be reached, or records it as failed."""
+    from thinbase.functions.payments.providers.registry import build_providers
+
+    descriptor = simulate.descriptor(provider.value)
+    if list_events:
+        rows = [
+            {
+                "event": e.name,
+                "maps_to": e.status,
+                "reaches": e.payment_status,
+                "sent_first": e.after,
+                "simulate_status": e.simulates,
+            }
+            for e in descriptor.sample_events
+        ]
+        render(
+            as_json,
+            rows,
+            lambda: table(
+                ("event", "maps to", "payment becomes", "fresh order: sent first", "simulate --status"),
+                (
+                    (
+                        r["event"],
+                        r["maps_to"],
+                        r["reaches"],
+                        r["sent_first"],
+                        r["reaches"] if r["simulate_status"] else "",
+                    )
+                    for r in rows
+                ),
+                title=f"{descriptor.label} events thinbase maps",
+            ),
+        )
+        return
+    if event is None:
+        fail(
+            "EVENT is required",
+            hint=f"`thinbase webhooks trigger {provider.value} --list` lists them",
+            code=ExitCode.USAGE,
+            as_json=as_json,
+        )
+    try:
+        chosen = descriptor.sample_event(event)
+    except SimulationError as exc:
+        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
+
+    with session(as_json) as db:
+        settings = db.target.settings
+        local = db.target.kind == "local"
+        if url is None and not local:
+            fail(
+                "--url is required: the edge app of a project is served on a host of its own",
+                hint="e.g. --url https://api.example.com (where /webhooks/{provider} is reachable)",
+                code=ExitCode.USAGE,
+                as_json=as_json,
+            )
+        if order is None and not local:
+            fail(
+                "--order is required off the local stack: a fresh order is made only on the local stack",
+                hint="name a pending payment of this project: --order TB-… (`thinbase payments list`)",
+                code=ExitCode.USAGE,
+                as_json=as_json,
+            )
+        trigger.require_signing(descriptor, chosen, settings, as_json)
+        if order is None:
+            trigger.require_locatable(descriptor, chosen, as_json)
+            payment = trigger.fresh_payment(db, descriptor)
+            known: set[str] = set()
+        else:
+            found = db.call("operator_get_payment", {"payment": order})
+            payment, known = found["payment"], {e["id"] for e in found["webhook_events"]}
+        exponents = currency_exponents(db)
+    order_id = str(payment["order_id"])
+    currency = str(payment["currency"])
+    details = simulate.Order(
+        order_id, int(payment["amount_minor"]), currency, exponents[currency], payment["provider_payment_id"]
+    )
+    base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    endpoint = f"{base}/webhooks/{provider.value}"
+    events = trigger.sequence(descriptor, chosen, fresh=order is None)
+
+    with httpx.Client(timeout=30) as http:
+        try:
+            # A Stripe charge names the PaymentIntent Stripe knows for the order's session: asked first.
+            details = simulate.locate(provider.value, settings, http, details, chosen)
+            webhooks = [
+                simulate.build_event(provider.value, settings, details, e, endpoint, tag="trg")
+                for e in events
+            ]
+        except SimulationError as exc:
+            fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
+        # As simulate: check our own work first where the provider is configured here too.
+        checker = build_providers(settings, http).get(provider.value)
+        keys = trigger.check_here(checker, events, webhooks, order_id, exponents, as_json=as_json)
+        deliveries = trigger.send(http, endpoint, events, webhooks, keys, as_json=as_json)
+    with session(as_json) as db:
+        payment_status, ledger = trigger.ledger_entries(db, order_id, known)
+
+    data = {
+        "provider": provider.value,
+        "event": chosen.name,
+        "order_id": order_id,
+        "fresh_order": order is None,
+        "url": endpoint,
+        "sent": [d.summary() for d in deliveries],
+        "payment_status": payment_status,
+        "ledger": ledger,
+    }
+    refused = next((d for d in deliveries if not d.ok), None)
+    recorded_failed = next((d for d in deliveries if d.ok and d.outcome == "failed"), None)
+    if not as_json:
+        trigger.show(
+            data, deliveries, unconfirmed=checker is not None and chosen.status in checker.confirm_statuses
+        )
+    if refused is not None:
+        if as_json:
+            emit_json(data, failed=(ExitCode.FAILURE, f"the edge app answered {refused.http_status}"))
+        fail(
+            f"the edge app answered {refused.http_status} to {refused.event.name}",
+            hint="401: the edge app has another secret than this environment; 404: the provider is not "
+            "configured there",
+        )
+    if recorded_failed is not None:
+        if as_json:
+            emit_json(data, failed=(ExitCode.FAILURE, "the state machine recorded the event as failed"))
+        fail(
+            f"{recorded_failed.event.name} was recorded as failed",
+            hint=f"`thinbase webhooks list --order {order_id} --status failed` says why",
+        )
+    if as_json:
+        emit_json(data)

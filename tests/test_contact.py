@@ -12,8 +12,8 @@ import pytest
 
 from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, serve_edge
-from tests.fake_resend import FakeResend
 from tests.rate_windows import within_one_window
+from thinbase.fakes.mail import FakeResend
 from thinbase.functions.contact import email as email_module
 from thinbase.local.stack import LocalStack
 

@@ -17,10 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import EdgeServer, serve_edge
-from tests.providers.fakes import MidtransFake, StripeFake
-from tests.stripe_sessions import StripeWithSessionSearch
 from thinbase import tokens
 from thinbase.cli.main import app as cli
+from thinbase.fakes.payments import MidtransFake, StripeFake
 from thinbase.local.stack import LocalStack
 
 RETURN_URL = "https://app.example.test/billing/done"
@@ -28,8 +27,8 @@ RETURN_URL = "https://app.example.test/billing/done"
 
 @pytest.fixture(scope="module")
 def stripe_fake() -> Iterator[StripeFake]:
-    # With the session search Stripe's `locate` asks: a refund (a charge event) is bound through it.
-    with StripeWithSessionSearch(secret_key="sk_test_e2e", webhook_secret="whsec_e2e_secret") as fake:
+    # It answers the session search Stripe's `locate` asks: a refund (a charge event) is bound through it.
+    with StripeFake(secret_key="sk_test_e2e", webhook_secret="whsec_e2e_secret") as fake:
         yield fake
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import EdgeServer, User, serve_edge
-from tests.providers.fakes import StripeFake
+from thinbase.fakes.payments import StripeFake
 from thinbase.local.stack import LocalStack
 
 BODY = {"plan": "PRO", "provider": "stripe", "currency": "USD"}

@@ -1,8 +1,10 @@
-"""The layers of the Python code, read from the source: nothing in the edge app imports the CLI, the
-database port's interface imports no adapter, and no module-level import cycle exists anywhere.
+"""The layers of the Python code, read from the source: nothing in the edge app imports the CLI or the
+local fakes, the database port's interface imports no adapter, and no module-level import cycle exists
+anywhere.
 
-Module-level imports only: an import inside a function runs when it is called (never during another
-module's import), and one under `if TYPE_CHECKING:` never runs."""
+Module-level imports only, except for the fakes: an import inside a function runs when it is called (never
+during another module's import), and one under `if TYPE_CHECKING:` never runs. The fakes must never run in
+production, so for them every import in the edge app counts, and so does every module it reaches."""
 
 from __future__ import annotations
 
@@ -41,12 +43,14 @@ def _sources() -> dict[str, Path]:
     return found
 
 
-def _top_level_imports(path: Path, module: str, known: set[str]) -> set[str]:
+def _top_level_imports(path: Path, module: str, known: set[str], *, anywhere: bool = False) -> set[str]:
+    """Our modules that `module` imports at module level (`anywhere`: also inside functions and under
+    TYPE_CHECKING)."""
     tree = ast.parse(path.read_text())
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     imported: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+    for node in ast.walk(tree) if anywhere else tree.body:
+        if not anywhere and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
@@ -76,6 +80,60 @@ def test_the_edge_app_never_imports_the_cli(graph: dict[str, set[str]]) -> None:
         if module.startswith("thinbase.functions")
     }
     assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def reachable(graph: dict[str, set[str]], start: set[str]) -> set[str]:
+    """Every module importing `start` loads, `start` included."""
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, ()))
+    return seen
+
+
+def fakes_reached(graph: dict[str, set[str]], anywhere: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Edge modules that import thinbase.fakes, anywhere in their source or through the modules they load."""
+    edge = {module for module in graph if module.startswith("thinbase.functions")}
+    offenders: dict[str, list[str]] = {}
+    for module in sorted(edge):
+        names = anywhere.get(module, set()) | reachable(graph, {module})
+        fakes = sorted(name for name in names if (name + ".").startswith("thinbase.fakes."))
+        if fakes:
+            offenders[module] = fakes
+    return offenders
+
+
+def test_the_edge_app_never_imports_the_fakes(graph: dict[str, set[str]]) -> None:
+    sources = _sources()
+    assert "thinbase.fakes.ai" in sources  # the fakes are in the graph, so the check can see them
+    known = set(sources)
+    anywhere = {
+        module: _top_level_imports(path, module, known, anywhere=True)
+        for module, path in sources.items()
+        if module.startswith("thinbase.functions")
+    }
+    assert fakes_reached(graph, anywhere) == {}
+
+
+def test_the_fakes_check_sees_direct_indirect_and_late_imports(tmp_path: Path) -> None:
+    """Planted violations: an import inside a function, and one through a shared module."""
+    (tmp_path / "late.py").write_text("def f() -> None:\n    from thinbase.fakes import mail\n")
+    (tmp_path / "shared.py").write_text("import thinbase.fakes.ai\n")
+    known = {"thinbase.fakes", "thinbase.fakes.ai", "thinbase.fakes.mail", "thinbase.shared"}
+    late = _top_level_imports(tmp_path / "late.py", "thinbase.functions.late", known, anywhere=True)
+    assert _top_level_imports(tmp_path / "late.py", "thinbase.functions.late", known) == set()
+    graph = {
+        "thinbase.functions.late": set(),
+        "thinbase.functions.app": {"thinbase.shared"},
+        "thinbase.shared": _top_level_imports(tmp_path / "shared.py", "thinbase.shared", known),
+    }
+    assert fakes_reached(graph, {"thinbase.functions.late": late}) == {
+        "thinbase.functions.app": ["thinbase.fakes.ai"],
+        "thinbase.functions.late": ["thinbase.fakes", "thinbase.fakes.mail"],
+    }
 
 
 def test_the_port_is_a_leaf(graph: dict[str, set[str]]) -> None:

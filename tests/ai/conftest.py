@@ -12,24 +12,24 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.ai.fakes import FakeAiServer, FakeAnthropic, FakeOpenAI
 from tests.conftest import EdgeServer, User, serve_edge
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import AiFake, AnthropicFake, OpenAIFake
 from thinbase.local.stack import LocalStack
 
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="package")
-def fake_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
+def fake_openai() -> Iterator[OpenAIFake]:
+    with OpenAIFake() as fake:
         yield fake
 
 
 @pytest.fixture(scope="package")
-def fake_anthropic() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
+def fake_anthropic() -> Iterator[AnthropicFake]:
+    with AnthropicFake() as fake:
         yield fake
 
 
@@ -39,7 +39,7 @@ class AiSite:
 
     provider: str  # the AI_PROVIDER value, and what ai_usage.provider records
     edge: EdgeServer
-    fake: FakeAiServer
+    fake: AiFake
     model: str  # AI_MODEL
 
     @property
@@ -48,7 +48,7 @@ class AiSite:
 
 
 @pytest.fixture(scope="package")
-def openai_site(stack: LocalStack, fake_openai: FakeOpenAI) -> Iterator[AiSite]:
+def openai_site(stack: LocalStack, fake_openai: OpenAIFake) -> Iterator[AiSite]:
     with serve_edge(
         stack,
         AI_PROVIDER="openai",
@@ -60,7 +60,7 @@ def openai_site(stack: LocalStack, fake_openai: FakeOpenAI) -> Iterator[AiSite]:
 
 
 @pytest.fixture(scope="package")
-def anthropic_site(stack: LocalStack, fake_anthropic: FakeAnthropic) -> Iterator[AiSite]:
+def anthropic_site(stack: LocalStack, fake_anthropic: AnthropicFake) -> Iterator[AiSite]:
     with serve_edge(
         stack,
         AI_PROVIDER="anthropic",

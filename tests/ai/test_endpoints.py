@@ -24,9 +24,9 @@ from tests.ai.conftest import (
     stream_events,
     usage_rows,
 )
-from tests.ai.fakes import DEFAULT_REPLY, Behaviour
 from tests.conftest import EdgeServer, User, serve_edge
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import DEFAULT_REPLY, Behaviour
 from thinbase.local.stack import LocalStack
 
 CHAT: dict[str, Any] = {
@@ -174,26 +174,6 @@ def test_a_provider_without_usage_is_charged_our_estimate(
     rows = usage_rows(stack, user)
     assert [(r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [expected, expected]
     assert_settled(stack, user, rows)
-
-
-def test_gemini_goes_through_its_openai_compatible_endpoint(
-    stack: LocalStack, fake_openai: Any, make_user: Callable[..., User]
-) -> None:
-    fake_openai.reset()
-    user = make_user("ai-gemini")
-    with serve_edge(
-        stack,
-        AI_PROVIDER="gemini",
-        AI_BASE_URL=f"{fake_openai.url}/v1beta/openai/",
-        AI_API_KEY=fake_openai.api_key,
-        AI_MODEL="gemini-fake-flash",
-    ) as edge:
-        response = httpx.post(
-            f"{edge.url}/ai/generate", json={"prompt": "hi"}, headers=auth(user), timeout=30
-        )
-    assert response.status_code == 200, response.text
-    assert fake_openai.last.path == "/v1beta/openai/chat/completions"
-    assert [(r["provider"], r["model"]) for r in usage_rows(stack, user)] == [("gemini", "gemini-fake-flash")]
 
 
 # -- provider failures --------------------------------------------------------------------------------------

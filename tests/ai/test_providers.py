@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from tests.ai.conftest import hold_statuses, month, usage_rows
-from tests.ai.fakes import Behaviour, FakeAnthropic, FakeOpenAI
 from tests.conftest import User, free_port
 from thinbase import errors
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import AnthropicFake, Behaviour, OpenAIFake
 from thinbase.functions.ai.anthropic import AnthropicMessages
 from thinbase.functions.ai.base import ChatMessage, ChatProvider, ChatRequest, iter_sse
 from thinbase.functions.ai.config import ai_config, build_provider
@@ -39,7 +39,7 @@ def http() -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def openai(fake_openai: FakeOpenAI, http: httpx.Client) -> Iterator[OpenAICompatible]:
+def openai(fake_openai: OpenAIFake, http: httpx.Client) -> Iterator[OpenAICompatible]:
     fake_openai.reset()
     yield OpenAICompatible(
         http, base_url=f"{fake_openai.url}/v1", api_key=fake_openai.api_key, timeout=httpx.Timeout(1.0)
@@ -48,7 +48,7 @@ def openai(fake_openai: FakeOpenAI, http: httpx.Client) -> Iterator[OpenAICompat
 
 
 @pytest.fixture
-def anthropic(fake_anthropic: FakeAnthropic, http: httpx.Client) -> Iterator[AnthropicMessages]:
+def anthropic(fake_anthropic: AnthropicFake, http: httpx.Client) -> Iterator[AnthropicMessages]:
     fake_anthropic.reset()
     yield AnthropicMessages(
         http, base_url=fake_anthropic.url, api_key=fake_anthropic.api_key, timeout=httpx.Timeout(1.0)
@@ -62,7 +62,7 @@ def failure(call: Callable[[], Any]) -> errors.AiProviderError:
     return caught.value
 
 
-def test_a_provider_that_does_not_answer_in_time(fake_openai: FakeOpenAI, openai: OpenAICompatible) -> None:
+def test_a_provider_that_does_not_answer_in_time(fake_openai: OpenAIFake, openai: OpenAICompatible) -> None:
     fake_openai.next(Behaviour(stall=2.0))
     error = failure(lambda: openai.complete(HELLO))
     assert (type(error), error.code) == (errors.AiProviderTimeout, "ai_provider_timeout")
@@ -70,7 +70,7 @@ def test_a_provider_that_does_not_answer_in_time(fake_openai: FakeOpenAI, openai
 
 
 def test_a_stream_that_stalls_mid_way_times_out(
-    fake_anthropic: FakeAnthropic, anthropic: AnthropicMessages
+    fake_anthropic: AnthropicFake, anthropic: AnthropicMessages
 ) -> None:
     fake_anthropic.next(Behaviour(chunk_delay=2.0))
     stream = anthropic.stream(HELLO)
@@ -141,7 +141,7 @@ def test_an_unreachable_provider(http: httpx.Client) -> None:
     ],
 )
 def test_provider_statuses_map_onto_the_error_tree(
-    fake_openai: FakeOpenAI,
+    fake_openai: OpenAIFake,
     openai: OpenAICompatible,
     behaviour: Behaviour,
     error_type: type[errors.AiProviderError],
@@ -154,7 +154,7 @@ def test_provider_statuses_map_onto_the_error_tree(
     assert error.provider_status == behaviour.status
 
 
-def test_retry_after_as_an_http_date(fake_anthropic: FakeAnthropic, anthropic: AnthropicMessages) -> None:
+def test_retry_after_as_an_http_date(fake_anthropic: AnthropicFake, anthropic: AnthropicMessages) -> None:
     fake_anthropic.next(
         Behaviour(status=429, headers={"retry-after": email.utils.formatdate(time.time() + 30, usegmt=True)})
     )
@@ -164,7 +164,7 @@ def test_retry_after_as_an_http_date(fake_anthropic: FakeAnthropic, anthropic: A
     assert 28 <= error.retry_after <= 31
 
 
-def test_auth_failures_never_carry_the_providers_message(fake_openai: FakeOpenAI, http: httpx.Client) -> None:
+def test_auth_failures_never_carry_the_providers_message(fake_openai: OpenAIFake, http: httpx.Client) -> None:
     provider = OpenAICompatible(http, base_url=f"{fake_openai.url}/v1", api_key="sk-live-wrong")
     error = failure(lambda: provider.complete(HELLO))
     assert isinstance(error, errors.AiProviderAuthFailed)
@@ -175,7 +175,7 @@ def test_auth_failures_never_carry_the_providers_message(fake_openai: FakeOpenAI
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_unreadable_success_is_a_bad_response(
-    fake_openai: FakeOpenAI, openai: OpenAICompatible, stream: bool
+    fake_openai: OpenAIFake, openai: OpenAICompatible, stream: bool
 ) -> None:
     # A base URL pointing at something that is not a chat API (a login page, a proxy's HTML).
     fake_openai.next(Behaviour(raw_body=b"<html>Sign in</html>"))
@@ -184,7 +184,7 @@ def test_an_unreadable_success_is_a_bad_response(
 
 
 def test_anthropic_accepts_a_base_url_with_or_without_v1(
-    fake_anthropic: FakeAnthropic, http: httpx.Client
+    fake_anthropic: AnthropicFake, http: httpx.Client
 ) -> None:
     fake_anthropic.reset()
     for base in (fake_anthropic.url, f"{fake_anthropic.url}/", f"{fake_anthropic.url}/v1"):
@@ -258,7 +258,7 @@ def test_configuration_defaults(
 def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
     stack: LocalStack,
     db: PsycopgDatabase,
-    fake_openai: FakeOpenAI,
+    fake_openai: OpenAIFake,
     http: httpx.Client,
     make_user: Callable[..., User],
 ) -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.ai.conftest import AiSite, auth, hold_statuses, make_plan, month, post, put_on_plan, usage_rows
-from tests.ai.fakes import Behaviour
 from tests.conftest import User
 from tests.rate_windows import within_one_window
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import Behaviour
 from thinbase.local.stack import LocalStack
 
 

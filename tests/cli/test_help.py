@@ -25,6 +25,7 @@ WITHOUT_JSON = {
     "local reset",
     "local psql",
     "serve",
+    "fakes serve",  # a server in the foreground, as `serve`
     "db push",
     "db types",
     "db lint",

@@ -15,10 +15,10 @@ import pytest
 from tests.cli.conftest import CONFIG_NAMES, data, error, flat, run, superuser_sql, unique
 from tests.client_ips import fresh_ip
 from tests.conftest import User
-from tests.fake_resend import FakeResend
 from thinbase import tokens
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.mail import FakeResend
 from thinbase.local import migrations
 from thinbase.local.stack import LocalStack
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from tests.conftest import serve_edge
-from tests.providers.signing import stripe_header
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.payments.signing import stripe_header
 from thinbase.local.stack import LocalStack
 from thinbase.tokens import verify_hs256
 

@@ -26,11 +26,10 @@ from hypothesis import strategies as st
 
 from tests.client_ips import fresh_ip
 from tests.conftest import EdgeServer, User, serve_edge
-from tests.providers import signing
-from tests.providers.fakes import MidtransFake
 from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import RpcError, WebhookPayloadError, WebhookSignatureError
+from thinbase.fakes.payments import MidtransFake, signing
 from thinbase.functions.payments.providers import standard_webhooks
 from thinbase.functions.payments.providers.base import EVENT_STATUSES
 from thinbase.functions.payments.providers.registry import build_providers

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.providers.fakes import DokuFake, LemonSqueezyFake, MidtransFake, RazorpayFake, StripeFake
+from thinbase.fakes.payments import DokuFake, LemonSqueezyFake, MidtransFake, RazorpayFake, StripeFake
 
 
 @pytest.fixture(scope="session")

@@ -1,61 +1,18 @@
-"""Test-side signers for each provider's webhook scheme, written independently of the provider modules so
-a test that signs here and verifies there checks two implementations against each other (and the SDK
-cross-checks check both against the providers' own code). Also used by the fakes and end-to-end tests to
-send signed webhooks."""
+"""A test-side signer for Standard Webhooks, written independently of
+supabase/functions/payments/providers/standard_webhooks.py so a test that signs here and verifies there
+checks two implementations against each other. The payment providers' signers are in
+thinbase.fakes.payments.signing, with the fakes that use them."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import time
-
-
-def _hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def midtrans_signature(order_id: str, status_code: str, gross_amount: str, server_key: str) -> str:
-    return hashlib.sha512(f"{order_id}{status_code}{gross_amount}{server_key}".encode()).hexdigest()
-
-
-def doku_headers(
-    *,
-    client_id: str,
-    secret_key: str,
-    request_id: str,
-    timestamp: str,
-    target: str,
-    body: bytes | None,
-) -> dict[str, str]:
-    """Client-Id, Request-Id, Request-Timestamp and Signature for a DOKU request or notification."""
-    lines = [f"Client-Id:{client_id}", f"Request-Id:{request_id}", f"Request-Timestamp:{timestamp}"]
-    lines.append(f"Request-Target:{target}")
-    components = "\n".join(lines)
-    if body is not None:
-        components += "\nDigest:" + base64.b64encode(hashlib.sha256(body).digest()).decode()
-    mac = _hmac_sha256(secret_key.encode(), components.encode())
-    return {
-        "Client-Id": client_id,
-        "Request-Id": request_id,
-        "Request-Timestamp": timestamp,
-        "Signature": "HMACSHA256=" + base64.b64encode(mac).decode(),
-    }
-
-
-def stripe_header(secret: str, body: bytes, timestamp: int | None = None, *, extra: str = "") -> str:
-    """A Stripe-Signature header value; `extra` is appended verbatim (e.g. ",v0=abc")."""
-    t = int(time.time()) if timestamp is None else timestamp
-    v1 = _hmac_sha256(secret.encode(), str(t).encode() + b"." + body).hex()
-    return f"t={t},v1={v1}{extra}"
-
-
-def hex_hmac(secret: str, body: bytes) -> str:
-    """Razorpay's and Lemon Squeezy's webhook signature: hex HMAC-SHA256 of the raw body."""
-    return _hmac_sha256(secret.encode(), body).hex()
 
 
 def standard_webhook_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    mac = _hmac_sha256(key, msg_id.encode() + b"." + str(timestamp).encode() + b"." + body)
+    mac = hmac.new(
+        key, msg_id.encode() + b"." + str(timestamp).encode() + b"." + body, hashlib.sha256
+    ).digest()
     return "v1," + base64.b64encode(mac).decode()

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.providers.fakes import DokuFake
-from tests.providers.signing import doku_headers
 from tests.providers.support import EXPONENTS, checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -18,6 +16,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import DokuFake
+from thinbase.fakes.payments.signing import doku_headers
 from thinbase.functions.payments.providers.doku import DokuProvider, digest, normalize_status, signature
 
 CLIENT_ID = "MCH-0001-10791114622547"
@@ -251,7 +251,7 @@ def test_create_checkout(http: httpx.Client, doku_fake: DokuFake) -> None:
     assert body["payment"]["payment_due_date"] == 60  # 1 h 59 m left: whole hours, rounded down
     assert body["customer"] == {"email": "ada@example.test", "name": "Ada Lovelace"}
     assert result.redirect_url is not None
-    assert result.redirect_url.startswith(f"{doku_fake.url}/checkout/link/")
+    assert result.redirect_url.startswith(f"{doku_fake.url}/checkout/")
     assert result.token is not None
     assert result.expires_at is not None
     assert result.expires_at <= request.expires_at

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.providers.fakes import StripeFake
 from tests.providers.support import checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -15,6 +14,7 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import StripeFake
 from thinbase.functions.payments.providers.stripe import StripeProvider
 
 

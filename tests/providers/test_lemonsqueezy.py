@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.providers.fakes import LemonSqueezyFake
-from tests.providers.signing import hex_hmac
 from tests.providers.support import EXPONENTS, checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -19,6 +17,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import LemonSqueezyFake
+from thinbase.fakes.payments.signing import hex_hmac
 from thinbase.functions.payments.providers.lemonsqueezy import (
     LemonSqueezyProvider,
     compute_signature,
@@ -235,7 +235,7 @@ def test_create_checkout(http: httpx.Client, lemonsqueezy_fake: LemonSqueezyFake
     assert attributes["product_options"]["redirect_url"] == request.return_url
     assert attributes["expires_at"].endswith("Z")
     assert result.redirect_url is not None
-    assert result.redirect_url.startswith(f"{lemonsqueezy_fake.url}/checkout/custom/")
+    assert result.redirect_url.startswith(f"{lemonsqueezy_fake.url}/checkout/")
     assert result.provider_payment_id is not None
     assert result.expires_at == request.expires_at.replace(microsecond=0)
 

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from tests.providers.fakes import MidtransFake
-from tests.providers.signing import midtrans_signature
 from tests.providers.support import EXPONENTS, checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -18,6 +16,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import MidtransFake
+from thinbase.fakes.payments.signing import midtrans_signature
 from thinbase.functions.payments.providers.midtrans import MidtransProvider, normalize_status, signature_key
 
 DOC_KEY = "askvnoibnosifnboseofinbofinfgbiufglnbfg"

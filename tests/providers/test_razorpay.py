@@ -12,8 +12,6 @@ import httpx
 import pytest
 import razorpay as razorpay_sdk  # type: ignore[import-untyped]  # the SDK ships no type information
 
-from tests.providers.fakes import RazorpayFake
-from tests.providers.signing import hex_hmac
 from tests.providers.support import EXPONENTS, checkout_request
 from thinbase.errors import (
     ProviderError,
@@ -21,6 +19,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import RazorpayFake
+from thinbase.fakes.payments.signing import hex_hmac
 from thinbase.functions.payments.providers.razorpay import (
     RazorpayProvider,
     checkout_signature,

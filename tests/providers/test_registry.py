@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.providers.fakes import LemonSqueezyFake, StripeFake
 from tests.providers.support import checkout_request
+from thinbase.fakes.payments import LemonSqueezyFake, StripeFake
 from thinbase.functions.payments.providers.doku import DokuProvider
 from thinbase.functions.payments.providers.lemonsqueezy import LemonSqueezyProvider
 from thinbase.functions.payments.providers.lemonsqueezy import variants as lemonsqueezy_variants

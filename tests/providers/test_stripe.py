@@ -16,10 +16,7 @@ import pytest
 import stripe as stripe_sdk
 
 from tests.conftest import EdgeServer, serve_edge
-from tests.providers.fakes import StripeFake
-from tests.providers.signing import stripe_header
 from tests.providers.support import EXPONENTS, checkout_request
-from tests.stripe_sessions import StripeWithSessionSearch
 from tests.test_e2e_payments import RETURN_URL, post_webhook, signup, subscription
 from thinbase.errors import (
     ProviderError,
@@ -27,6 +24,8 @@ from thinbase.errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from thinbase.fakes.payments import StripeFake
+from thinbase.fakes.payments.signing import stripe_header
 from thinbase.functions.payments.providers.stripe import (
     StripeProvider,
     compute_signature,
@@ -53,8 +52,8 @@ SDK_DUMMY_V1 = "3bfab77baf5f7b6991a46c9b53b6547d7afc56148b10468fcad9f35c1992ffbd
 
 @pytest.fixture
 def stripe_fake() -> Iterator[StripeFake]:
-    """The fake with the session search `locate` asks (tests/stripe_sessions.py)."""
-    with StripeWithSessionSearch(secret_key=API_KEY, webhook_secret=SECRET) as fake:
+    """The fake, which answers the session search `locate` asks."""
+    with StripeFake(secret_key=API_KEY, webhook_secret=SECRET) as fake:
         yield fake
 
 
@@ -402,7 +401,7 @@ def test_create_checkout(http: httpx.Client, stripe_fake: StripeFake) -> None:
     assert int(form["expires_at"]) == int(request.expires_at.timestamp())
     assert result.provider_payment_id is not None
     assert result.provider_payment_id.startswith("cs_test_")
-    assert result.redirect_url == f"{stripe_fake.url}/c/pay/{result.provider_payment_id}"
+    assert result.redirect_url == f"{stripe_fake.url}/checkout/{result.provider_payment_id}"
     assert result.expires_at == datetime.fromtimestamp(int(form["expires_at"]), UTC)
 
 
@@ -577,7 +576,7 @@ DISPUTE_SECRET = "whsec_dispute_secret"
 
 @pytest.fixture(scope="module")
 def dispute_fake() -> Iterator[StripeFake]:
-    with StripeWithSessionSearch(secret_key="sk_test_disputes", webhook_secret=DISPUTE_SECRET) as fake:
+    with StripeFake(secret_key="sk_test_disputes", webhook_secret=DISPUTE_SECRET) as fake:
         yield fake
 
 

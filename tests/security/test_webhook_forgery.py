@@ -22,8 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import EdgeServer, User, serve_edge
-from tests.providers import signing
-from tests.providers.fakes import MidtransFake, RazorpayFake
+from thinbase.fakes.payments import MidtransFake, RazorpayFake, signing
 from thinbase.local.stack import LocalStack
 
 

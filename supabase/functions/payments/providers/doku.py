@@ -53,8 +53,16 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_iso, header, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 SANDBOX = "https://api-sandbox.doku.com"
 PRODUCTION = "https://api.doku.com"
@@ -311,16 +319,21 @@ class DokuProvider:
 
 # -- the descriptor ---------------------------------------------------------------------------------------
 
-_SAMPLES = {
-    "paid": "SUCCESS",
-    "pending": "PENDING",
-    "failed": "FAILED",
-    "expired": "EXPIRED",
-    "refunded": "REFUNDED",
-}
+# Every transaction.status normalize_status maps; a refund comes after a payment.
+SAMPLE_EVENTS = (
+    SampleEvent("SUCCESS", "paid", simulates=True),
+    SampleEvent("PENDING", "pending", simulates=True),
+    SampleEvent("REDIRECT", "pending"),
+    SampleEvent("TIMEOUT", "pending"),
+    SampleEvent("FAILED", "failed", simulates=True),
+    SampleEvent("EXPIRED", "expired", simulates=True),
+    SampleEvent("REFUNDED", "refunded", after="SUCCESS", simulates=True),  # the action of a full refund
+)
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
     """A signed notification as DOKU sends it, signed for the path of `url` (its Request-Target)."""
     client_id, secret_key = secrets(settings, "DOKU_CLIENT_ID", "DOKU_SECRET_KEY")
     major = order.major
@@ -333,7 +346,7 @@ def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus
                 "currency": order.currency,
             },
             "transaction": {
-                "status": _SAMPLES[status],
+                "status": event.type,
                 "date": now,
                 "original_request_id": str(uuid.uuid4()),
             },
@@ -342,7 +355,7 @@ def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus
         },
         separators=(",", ":"),
     ).encode()
-    request_id = f"sim-{uuid.uuid4()}"
+    request_id = f"{tag}-{uuid.uuid4()}"
     headers = {
         "Content-Type": "application/json",
         "Client-Id": client_id,
@@ -376,4 +389,6 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("DOKU_CLIENT_ID", "DOKU_SECRET_KEY"),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="IDR",
 )

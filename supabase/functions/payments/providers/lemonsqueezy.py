@@ -58,8 +58,16 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_iso, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets, unsupported
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 API_BASE = "https://api.lemonsqueezy.com"
 JSON_API = "application/vnd.api+json"
@@ -285,35 +293,64 @@ def variants(settings: Settings) -> dict[str, str]:
     }
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
-    """A signed order event as Lemon Squeezy sends it (it reports no expiry)."""
+# Every (event_name, order status) normalize_status maps; the variant is an order_created order's status
+# other than paid (for order_refunded: partial_refund, a refund of a part; refunded_amount is cumulative).
+# Lemon Squeezy reports no expiry and no disputes. Refunds come after the order was paid.
+SAMPLE_EVENTS = (
+    SampleEvent("order_created", "paid", simulates=True),
+    SampleEvent("order_created", "pending", variant="pending", simulates=True),
+    SampleEvent("order_created", "failed", variant="failed", simulates=True),
+    SampleEvent("order_created", "failed", variant="fraudulent"),
+    SampleEvent("order_created", "refund", variant="refunded", after="order_created", reaches="refunded"),
+    SampleEvent(
+        "order_created",
+        "refund",
+        variant="partial_refund",
+        after="order_created",
+        reaches="partially_refunded",
+    ),
+    SampleEvent("order_refunded", "refund", after="order_created", simulates=True, reaches="refunded"),
+    SampleEvent(
+        "order_refunded",
+        "refund",
+        variant="partial_refund",
+        after="order_created",
+        reaches="partially_refunded",
+    ),
+)
+
+
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed order event as Lemon Squeezy sends it."""
     (secret,) = secrets(settings, "LEMONSQUEEZY_WEBHOOK_SECRET")
-    if status == "expired":
-        raise unsupported("lemonsqueezy", status)
     cents = to_provider_units(
         order.amount_minor, order.exponent, CENTS, provider="lemonsqueezy", currency=order.currency
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    refunded = status == "refunded"
-    event_name = "order_refunded" if refunded else "order_created"
+    order_status = event.variant or ("refunded" if event.type == "order_refunded" else "paid")
+    refunded_cents = {"refunded": cents, "partial_refund": cents // 2}.get(order_status, 0)
     attributes = {
         "store_id": settings.get("LEMONSQUEEZY_STORE_ID") or "0",
-        "identifier": str(uuid.uuid4()),
+        "identifier": f"{tag}-{uuid.uuid4()}",
+        "order_number": uuid.uuid4().int % 10**6,
         "currency": order.currency,
         "subtotal": cents,
         "tax": 0,
         "total": cents,
-        "status": status,
-        "refunded": refunded,
-        "refunded_amount": cents if refunded else 0,
-        "refunded_at": now if refunded else None,
+        "status": order_status,
+        "refunded": refunded_cents > 0,
+        "refunded_amount": refunded_cents,
+        "refunded_at": now if refunded_cents else None,
+        "test_mode": True,
         "created_at": now,
         "updated_at": now,
     }
     body = json.dumps(
         {
             "meta": {
-                "event_name": event_name,
+                "event_name": event.type,
                 "custom_data": {"order_id": order.order_id},
                 "test_mode": True,
             },
@@ -322,7 +359,7 @@ def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus
     ).encode()
     headers = {
         "Content-Type": "application/json",
-        "X-Event-Name": event_name,
+        "X-Event-Name": event.type,
         "X-Signature": compute_signature(secret, body),
     }
     return SampleWebhook("lemonsqueezy", headers, body)
@@ -352,5 +389,7 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("LEMONSQUEEZY_API_KEY", "LEMONSQUEEZY_STORE_ID", "LEMONSQUEEZY_WEBHOOK_SECRET"),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="USD",
     warning=_warning,
 )

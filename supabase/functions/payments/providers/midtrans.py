@@ -53,6 +53,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -64,8 +65,16 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 SNAP_SANDBOX = "https://app.sandbox.midtrans.com/snap/v1"
 SNAP_PRODUCTION = "https://app.midtrans.com/snap/v1"
@@ -334,38 +343,67 @@ class MidtransProvider:
 
 # -- the descriptor ---------------------------------------------------------------------------------------
 
-# What a notification for each of our statuses carries: (transaction_status, status_code).
-_SAMPLES: dict[str, tuple[str, str]] = {
-    "paid": ("settlement", "200"),
-    "pending": ("pending", "201"),
-    "failed": ("deny", "202"),
-    "expired": ("expire", "202"),
-    "refunded": ("refund", "200"),
+# Every (transaction_status, fraud_status) normalize_status maps; the variant is a fraud_status other than
+# accept. A refund or chargeback comes after a settlement.
+SAMPLE_EVENTS = (
+    SampleEvent("settlement", "paid", simulates=True),
+    SampleEvent("capture", "paid"),
+    SampleEvent("capture", "pending", variant="challenge"),
+    SampleEvent("capture", "failed", variant="deny"),
+    SampleEvent("pending", "pending", simulates=True),
+    SampleEvent("authorize", "pending"),
+    SampleEvent("deny", "failed", simulates=True),
+    SampleEvent("cancel", "failed"),
+    SampleEvent("failure", "failed"),
+    SampleEvent("expire", "expired", simulates=True),
+    SampleEvent("refund", "refund", after="settlement", simulates=True, reaches="refunded"),
+    SampleEvent("partial_refund", "refund", after="settlement", reaches="partially_refunded"),
+    SampleEvent("chargeback", "dispute_lost", after="settlement", reaches="charged_back"),
+    SampleEvent("partial_chargeback", "dispute_lost", after="settlement", reaches="charged_back"),
+)
+
+# The status_code a notification of each transaction_status carries (check_status_code holds the first six).
+_SAMPLE_STATUS_CODES = {
+    "settlement": "200",
+    "capture": "200",
+    "pending": "201",
+    "authorize": "201",
+    "deny": "202",
+    "cancel": "202",
+    "failure": "202",
+    "expire": "202",
 }
+_CARD = frozenset({"capture", "authorize", "chargeback", "partial_chargeback"})  # card-only statuses
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
-    """A signed HTTP notification as Midtrans sends it. Its paid and refund are applied only as Midtrans'
-    status API confirms them (a sample cannot pay an order the status API does not know)."""
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed HTTP notification as Midtrans sends it. Its paid, refund and chargeback are applied only as
+    Midtrans' status API confirms them (a sample cannot pay an order the status API does not know)."""
     (server_key,) = secrets(settings, "MIDTRANS_SERVER_KEY")
-    transaction_status, status_code = _SAMPLES[status]
+    transaction_status = event.type
+    status_code = _SAMPLE_STATUS_CODES.get(transaction_status, "200")
     gross = f"{order.major:.2f}"
     now = datetime.now(WIB).strftime("%Y-%m-%d %H:%M:%S")
     data: dict[str, Any] = {
         "transaction_time": now,
         "transaction_status": transaction_status,
-        "transaction_id": f"sim-{uuid.uuid4()}",
-        "status_message": "thinbase simulated notification",
+        "transaction_id": f"{tag}-{uuid.uuid4()}",
+        "status_message": f"thinbase {'simulated' if tag == 'sim' else 'triggered'} notification",
         "status_code": status_code,
-        "payment_type": "bank_transfer",
+        "payment_type": "credit_card" if transaction_status in _CARD else "bank_transfer",
         "order_id": order.order_id,
         "merchant_id": "SIMULATED",
         "gross_amount": gross,
         "currency": order.currency,
-        "fraud_status": "accept",
+        "fraud_status": event.variant or "accept",
     }
-    if status == "paid":
+    if event.status == "paid":
         data["settlement_time"] = now
+    if transaction_status in ("refund", "partial_refund"):
+        minor = order.amount_minor if transaction_status == "refund" else order.amount_minor // 2
+        data["refund_amount"] = f"{Decimal(minor).scaleb(-order.exponent):.2f}"
     data["signature_key"] = signature_key(order.order_id, status_code, gross, server_key)
     return SampleWebhook("midtrans", {"Content-Type": "application/json"}, json.dumps(data).encode())
 
@@ -386,4 +424,6 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("MIDTRANS_SERVER_KEY",),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="IDR",
 )

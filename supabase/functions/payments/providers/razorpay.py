@@ -55,8 +55,16 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets, unsupported
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 API_BASE = "https://api.razorpay.com"
 RECEIPT_LIMIT = 40
@@ -301,51 +309,115 @@ def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, E
 
 # -- the descriptor ---------------------------------------------------------------------------------------
 
-_SAMPLES = {"paid": "payment.captured", "failed": "payment.failed", "refunded": "refund.processed"}
+# Every event normalize_status maps (refund.created and refund.failed are not: only a processed refund
+# moves money back); payment.dispute.closed by the dispute's status (won, lost). Refunds and disputes come
+# after a captured payment, a dispute's end after it was opened.
+_CAPTURED = "payment.captured"
+_DISPUTED = "payment.dispute.created"
+SAMPLE_EVENTS = (
+    SampleEvent(_CAPTURED, "paid", simulates=True),
+    SampleEvent("order.paid", "paid"),
+    SampleEvent("payment.failed", "failed", simulates=True),
+    SampleEvent("refund.processed", "refund", after=_CAPTURED, simulates=True, reaches="refunded"),
+    SampleEvent("payment.refunded", "refund", after=_CAPTURED, reaches="refunded"),
+    SampleEvent(_DISPUTED, "dispute_opened", after=_CAPTURED, reaches="disputed"),
+    SampleEvent("payment.dispute.won", "dispute_won", after=_DISPUTED, reaches="paid"),
+    SampleEvent("payment.dispute.lost", "dispute_lost", after=_DISPUTED, reaches="charged_back"),
+    SampleEvent("payment.dispute.closed", "dispute_won", variant="won", after=_DISPUTED, reaches="paid"),
+    SampleEvent(
+        "payment.dispute.closed", "dispute_lost", variant="lost", after=_DISPUTED, reaches="charged_back"
+    ),
+)
+# A dispute entity's status for each dispute event.
+_DISPUTE_STATUS = {_DISPUTED: "open", "payment.dispute.won": "won", "payment.dispute.lost": "lost"}
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
-    """A signed payment event as Razorpay sends it, about the Razorpay order the checkout created."""
+def _sample_id(prefix: str, tag: SampleTag) -> str:
+    """A Razorpay-shaped id (`pay_` + 14 characters) that starts with the tag."""
+    return f"{prefix}_{tag}{uuid.uuid4().hex[:11]}"
+
+
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed event as Razorpay sends it, about the Razorpay order the checkout created."""
     (secret,) = secrets(settings, "RAZORPAY_WEBHOOK_SECRET")
-    event = _SAMPLES.get(status)
-    if event is None:
-        raise unsupported("razorpay", status)
     if order.provider_reference is None:
         # Razorpay's events name the Razorpay order our checkout created; without one nothing binds them.
         raise SimulationError(f"{order.order_id} has no Razorpay order yet: start its checkout first")
     units = to_razorpay_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
-    payment = {
-        "id": f"pay_sim{uuid.uuid4().hex[:11]}",
+    failed, refunded = event.status == "failed", event.status == "refund"
+    payment: dict[str, Any] = {
+        "id": _sample_id("pay", tag),
         "entity": "payment",
         "amount": units,
         "currency": order.currency,
-        "status": {"paid": "captured", "failed": "failed"}.get(status, "refunded"),
+        "status": "failed" if failed else "refunded" if refunded else "captured",
         "order_id": order.provider_reference,
         "method": "upi",
-        "captured": status != "failed",
-        "amount_refunded": units if status == "refunded" else 0,
+        "captured": not failed,
+        "amount_refunded": units if refunded else 0,
+        "refund_status": "full" if refunded else None,
         "notes": {"order_id": order.order_id},
         "created_at": now,
     }
+    if failed:
+        payment |= {
+            "error_code": "BAD_REQUEST_ERROR",
+            "error_description": "Payment failed",
+            "error_reason": "payment_failed",
+        }
     payload: dict[str, Any] = {"payment": {"entity": payment}}
-    if status == "refunded":
+    if event.type == "order.paid":
+        payload["order"] = {
+            "entity": {
+                "id": order.provider_reference,
+                "entity": "order",
+                "amount": units,
+                "amount_paid": units,
+                "amount_due": 0,
+                "currency": order.currency,
+                "receipt": order.order_id,
+                "status": "paid",
+                "attempts": 1,
+                "notes": {"order_id": order.order_id},
+                "created_at": now - 60,
+            }
+        }
+    if event.type.startswith("payment.dispute."):
+        payload["dispute"] = {
+            "entity": {
+                "id": _sample_id("disp", tag),
+                "entity": "dispute",
+                "payment_id": payment["id"],
+                "amount": units,
+                "currency": order.currency,
+                "amount_deducted": units if event.status == "dispute_lost" else 0,
+                "reason_code": "chargeback",
+                "status": event.variant or _DISPUTE_STATUS[event.type],
+                "phase": "chargeback",
+                "created_at": now,
+            }
+        }
+    if refunded:
         payload["refund"] = {
             "entity": {
-                "id": f"rfnd_sim{uuid.uuid4().hex[:10]}",
+                "id": _sample_id("rfnd", tag),
                 "entity": "refund",
                 "amount": units,
                 "currency": order.currency,
                 "payment_id": payment["id"],
                 "notes": {"order_id": order.order_id},
                 "status": "processed",
+                "created_at": now,
             }
         }
     body = json.dumps(
         {
             "entity": "event",
             "account_id": "acc_simulated",
-            "event": event,
+            "event": event.type,
             "contains": list(payload),
             "payload": payload,
             "created_at": now,
@@ -354,7 +426,7 @@ def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus
     headers = {
         "Content-Type": "application/json",
         "X-Razorpay-Signature": hmac_hex(secret, body),
-        "X-Razorpay-Event-Id": f"evt_sim{uuid.uuid4().hex[:11]}",
+        "X-Razorpay-Event-Id": _sample_id("evt", tag),
     }
     return SampleWebhook("razorpay", headers, body)
 
@@ -375,4 +447,7 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="INR",
+    sample_reference=lambda tag: _sample_id("order", tag),  # the Razorpay order our checkout would create
 )

@@ -61,8 +61,16 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, PaymentStatus
-from .descriptor import ProviderDescriptor, SampleOrder, SampleWebhook, base_url, secrets
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, Provider
+from .descriptor import (
+    ProviderDescriptor,
+    SampleEvent,
+    SampleOrder,
+    SampleTag,
+    SampleWebhook,
+    base_url,
+    secrets,
+)
 
 API_BASE = "https://api.stripe.com"
 TOLERANCE_SECONDS = 300
@@ -404,6 +412,23 @@ class StripeProvider:
             locate_reference=intent,
         )
 
+    def payment_intent_of(self, session_id: str) -> str | None:
+        """The PaymentIntent of one of our Checkout Sessions (`GET /v1/checkout/sessions/{id}`); None when
+        Stripe knows no such session or it has none yet (a session gets one once it is paid). What
+        `webhooks simulate` and `trigger` put in a charge sample, so the edge app's `locate` can bind it."""
+        response = _http.send(
+            self._http,
+            self.name,
+            "GET",
+            f"{self._base}/v1/checkout/sessions/{quote(session_id, safe='')}",
+            timeout=self._timeout,
+            headers=self._headers(),
+        )
+        if response.status_code == 404:
+            return None
+        session = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        return _object_id(session.get("payment_intent"))
+
     def locate(self, event: PaymentEvent) -> PaymentEvent | None:
         """The event bound to the Checkout Session its PaymentIntent belongs to (see the module docstring)."""
         if event.locate_reference is None:
@@ -429,52 +454,140 @@ class StripeProvider:
 # -- the descriptor ---------------------------------------------------------------------------------------
 
 
-def sample_webhook(settings: Settings, order: SampleOrder, status: PaymentStatus, url: str) -> SampleWebhook:
-    """A signed event as Stripe sends it: a Checkout Session event (the order's own session when it has
-    one), or charge.refunded for a refund."""
+# Every event type normalize_status maps (checkout.session.completed with payment_status no_payment_required
+# is left out: it means a zero total, which no payment of ours has). Charge and dispute events name the
+# session's PaymentIntent (`located`): the edge app binds them by asking Stripe, so their samples carry the
+# one Stripe knows for the order's session (`_sample_locate`).
+_PAID = "checkout.session.completed"
+_DISPUTED = "charge.dispute.created"
+SAMPLE_EVENTS = (
+    SampleEvent(_PAID, "paid", simulates=True),
+    SampleEvent(_PAID, "pending", variant="unpaid", simulates=True),
+    SampleEvent("checkout.session.async_payment_succeeded", "paid"),
+    SampleEvent("checkout.session.async_payment_failed", "failed", simulates=True),
+    SampleEvent("checkout.session.expired", "expired", simulates=True),
+    SampleEvent("charge.refunded", "refund", after=_PAID, simulates=True, reaches="refunded", located=True),
+    SampleEvent(
+        "charge.refunded",
+        "refund",
+        variant="partial",
+        after=_PAID,
+        reaches="partially_refunded",
+        located=True,
+    ),
+    SampleEvent(_DISPUTED, "dispute_opened", after=_PAID, reaches="disputed", located=True),
+    SampleEvent(
+        "charge.dispute.closed", "dispute_won", variant="won", after=_DISPUTED, reaches="paid", located=True
+    ),
+    SampleEvent(
+        "charge.dispute.closed",
+        "dispute_won",
+        variant="warning_closed",
+        after=_DISPUTED,
+        reaches="paid",
+        located=True,
+    ),
+    SampleEvent(
+        "charge.dispute.closed",
+        "dispute_lost",
+        variant="lost",
+        after=_DISPUTED,
+        reaches="charged_back",
+        located=True,
+    ),
+)
+
+
+def _sample_id(prefix: str, tag: SampleTag) -> str:
+    return f"{prefix}_{tag}_{uuid.uuid4().hex[:20]}"
+
+
+def _sample_locate(provider: Provider, order: SampleOrder) -> str | None:
+    """The PaymentIntent Stripe knows for the order's Checkout Session (None: no session, or not paid)."""
+    if order.provider_reference is None or not isinstance(provider, StripeProvider):
+        return None
+    return provider.payment_intent_of(order.provider_reference)
+
+
+def _sample_object(
+    order: SampleOrder, event: SampleEvent, units: int, intent: str, now: int, tag: SampleTag
+) -> dict[str, Any]:
+    """The event's data.object: the order's session, its charge, or a dispute of that charge."""
+    currency = order.currency.lower()
+    tags = {"order_id": order.order_id}
+    if event.type.startswith("checkout.session."):
+        expired = event.type == "checkout.session.expired"
+        return {
+            "id": order.provider_reference or _sample_id("cs", tag),
+            "object": "checkout.session",
+            "mode": "payment",
+            "client_reference_id": order.order_id,
+            "metadata": tags,
+            "amount_subtotal": units,
+            "amount_total": units,
+            "currency": currency,
+            "status": "expired" if expired else "complete",
+            "payment_status": "paid" if event.status == "paid" else "unpaid",
+            "payment_intent": None if expired else intent,
+            "livemode": False,
+            "created": now - 60,
+            "expires_at": now + 86340,
+        }
+    if event.type.startswith("charge.dispute."):
+        return {
+            "id": _sample_id("du", tag),
+            "object": "dispute",
+            "amount": units,
+            "currency": currency,
+            "charge": _sample_id("ch", tag),
+            "payment_intent": intent,
+            "reason": "fraudulent",
+            "status": event.variant or "needs_response",
+            "is_charge_refundable": False,
+            "livemode": False,
+            "created": now,
+        }
+    # charge.refunded; `amount_refunded` is cumulative (half of it for the partial sample)
+    refunded = units if event.variant is None else units // 2
+    return {
+        "id": _sample_id("ch", tag),
+        "object": "charge",
+        "amount": units,
+        "amount_captured": units,
+        "amount_refunded": refunded,
+        "currency": currency,
+        "captured": True,
+        "paid": True,
+        "refunded": refunded == units,
+        "status": "succeeded",
+        "payment_intent": intent,
+        "metadata": tags,
+        "livemode": False,
+        "created": now,
+    }
+
+
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed event as Stripe sends it: a Checkout Session event about the order's own session (one made
+    up when it has none), or a charge or dispute event about the session's PaymentIntent (the one Stripe
+    knows, `order.locate_reference`, else a made-up one that the edge app cannot locate)."""
     (secret,) = secrets(settings, "STRIPE_WEBHOOK_SECRET")
     units = to_stripe_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
-    obj: dict[str, Any] = {
-        "id": order.provider_reference or f"cs_sim_{uuid.uuid4().hex[:20]}",
-        "object": "checkout.session",
-        "client_reference_id": order.order_id,
-        "metadata": {"order_id": order.order_id},
-        "amount_total": units,
-        "currency": order.currency.lower(),
-        "status": "complete",
-        "payment_status": "unpaid",
-    }
-    if status == "paid":
-        event_type, obj["payment_status"] = "checkout.session.completed", "paid"
-    elif status == "pending":
-        event_type = "checkout.session.completed"
-    elif status == "failed":
-        event_type = "checkout.session.async_payment_failed"
-    elif status == "expired":
-        event_type, obj["status"] = "checkout.session.expired", "expired"
-    else:
-        event_type = "charge.refunded"
-        obj = {
-            "id": f"ch_sim_{uuid.uuid4().hex[:20]}",
-            "object": "charge",
-            "amount": units,
-            "amount_refunded": units,
-            "currency": order.currency.lower(),
-            "refunded": True,
-            "metadata": {"order_id": order.order_id},
-            # What binds a charge: its PaymentIntent, which the webhook route looks up at Stripe (`locate`).
-            # A sample's is made up, so only a Stripe (or fake) that knows it binds the refund.
-            "payment_intent": f"pi_sim_{uuid.uuid4().hex[:20]}",
-            "created": now,
-        }
+    intent = order.locate_reference or _sample_id("pi", tag)
+    obj = _sample_object(order, event, units, intent, now, tag)
     body = json.dumps(
         {
-            "id": f"evt_sim_{uuid.uuid4().hex[:20]}",
+            "id": _sample_id("evt", tag),
             "object": "event",
-            "type": event_type,
+            "api_version": "2024-06-20",
+            "type": event.type,
             "created": now,
             "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
             "data": {"object": obj},
         }
     ).encode()
@@ -498,4 +611,8 @@ DESCRIPTOR = ProviderDescriptor(
     required_settings=("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
     build=_build,
     sample_webhook=sample_webhook,
+    sample_events=SAMPLE_EVENTS,
+    sample_currency="USD",
+    sample_reference=lambda tag: _sample_id("cs", tag),  # the Checkout Session our checkout would create
+    sample_locate=_sample_locate,
 )

@@ -1,4 +1,12 @@
-"""The Stripe fake: Checkout Sessions (form-encoded, Idempotency-Key) and signed events."""
+"""The Stripe fake: Checkout Sessions (form-encoded, Idempotency-Key), signed events, and the session's
+hosted page (`url`).
+
+Page buttons: Pay completes the session paid and sends `checkout.session.completed`; Fail completes it
+unpaid with a PaymentIntent that needs a new payment method, the way an asynchronous payment (a bank
+debit) fails, and sends `checkout.session.completed` (unpaid) then `checkout.session.async_payment_failed`
+(a card decline sends no webhook at all: Checkout keeps the customer on its page); Cancel sends nothing, the
+session stays open. Pay and Fail land on the session's `success_url` ({CHECKOUT_SESSION_ID} filled in),
+Cancel on its `cancel_url`."""
 
 from __future__ import annotations
 
@@ -8,17 +16,31 @@ import time
 import uuid
 from typing import Any
 
-from tests.providers import signing
-from tests.providers.fakes.base import THREE_DECIMAL, BadRequest, FakeProvider, RecordedRequest, Reply
+from thinbase.fakes.payments.base import (
+    THREE_DECIMAL,
+    ZERO_DECIMAL,
+    BadRequest,
+    FakeProvider,
+    RecordedRequest,
+    Reply,
+    Settlement,
+)
+from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.signing import stripe_header
 
 
 class StripeFake(FakeProvider):
-    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key) and `GET /v1/checkout/sessions/{id}`."""
+    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key), `GET /v1/checkout/sessions/{id}` and
+    `GET /v1/checkout/sessions?payment_intent=` (the search Stripe's `locate` makes). A session gets its
+    PaymentIntent (`pi_` + the session id's tail) once it completes: paid on the page or by `set_status`."""
 
     name = "stripe"
+    label = "Stripe Checkout (fake)"
 
-    def __init__(self, secret_key: str, webhook_secret: str) -> None:
-        super().__init__()
+    def __init__(
+        self, secret_key: str, webhook_secret: str, *, webhook_url: str | None = None, port: int = 0
+    ) -> None:
+        super().__init__(webhook_url=webhook_url, port=port)
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -47,6 +69,8 @@ class StripeFake(FakeProvider):
             if key:
                 self._idempotency[key] = (request.body, session)
             return 200, session, {}
+        if request.method == "GET" and request.path == "/v1/checkout/sessions":
+            return 200, self._search(request), {}
         match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)", request.path)
         if request.method == "GET" and match:
             stored = self.sessions.get(match.group(1))
@@ -59,6 +83,28 @@ class StripeFake(FakeProvider):
                     answer["payment_intent"] = intent["id"]
             return 200, answer, {}
         raise BadRequest(404, "Unrecognized request URL", "resource_missing")
+
+    def _search(self, request: RecordedRequest) -> dict[str, Any]:
+        """`GET /v1/checkout/sessions?payment_intent=pi_…`: Stripe's session list filtered by PaymentIntent
+        (what Stripe's `locate` asks), newest first, `limit` 1 to 100 (default 10); the PaymentIntent
+        unexpanded, as a list answers it."""
+        raw_limit = request.query.get("limit", ["10"])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            raise BadRequest(400, "limit must be an integer between 1 and 100", "parameter_invalid")
+        wanted = request.query.get("payment_intent", [None])[0]
+        found = []
+        for session in reversed(list(self.sessions.values())):
+            intent = session["payment_intent"]
+            intent_id = intent["id"] if isinstance(intent, dict) else None
+            if wanted is None or intent_id == wanted:
+                found.append({**session, "payment_intent": intent_id})
+        limit = int(raw_limit)
+        return {
+            "object": "list",
+            "url": "/v1/checkout/sessions",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+        }
 
     def _create(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("mode") != "payment":
@@ -96,7 +142,7 @@ class StripeFake(FakeProvider):
         session: dict[str, Any] = {
             "id": session_id,
             "object": "checkout.session",
-            "url": f"{self.url}/c/pay/{session_id}",
+            "url": self.page_url(session_id),
             "status": "open",
             "payment_status": "unpaid",
             "client_reference_id": form.get("client_reference_id"),
@@ -105,6 +151,8 @@ class StripeFake(FakeProvider):
             "amount_total": amount,
             "currency": currency,
             "expires_at": expires_at,
+            "success_url": form["success_url"],
+            "cancel_url": form.get("cancel_url"),
             "payment_intent": None,
         }
         self.sessions[session_id] = session
@@ -175,5 +223,38 @@ class StripeFake(FakeProvider):
                 "data": {"object": obj},
             }
         ).encode()
-        header = signing.stripe_header(self.webhook_secret, body, timestamp)
+        header = stripe_header(self.webhook_secret, body, timestamp)
         return {"Content-Type": "application/json", "Stripe-Signature": header}, body
+
+    # the hosted page ----------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.sessions)
+
+    def checkout_view(self, reference: str) -> CheckoutView | None:
+        session = self.sessions.get(reference)
+        if session is None:
+            return None
+        currency = str(session["currency"]).upper()
+        success = str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", reference)
+        return CheckoutView(
+            reference=reference,
+            order_id=str(session["client_reference_id"]),
+            amount=int(session["amount_total"]),
+            decimals=0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2,
+            currency=currency,
+            return_url=success,
+            cancel_url=session.get("cancel_url"),
+        )
+
+    def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
+        order_id = view.order_id
+        if outcome == "pay":
+            self.set_status(order_id, "complete")
+            return Settlement([self.event("checkout.session.completed", order_id)], view.return_url)
+        if outcome == "fail":
+            self.set_status(
+                order_id, "complete", payment_status="unpaid", intent_status="requires_payment_method"
+            )
+            events = ["checkout.session.completed", "checkout.session.async_payment_failed"]
+            return Settlement([self.event(kind, order_id) for kind in events], view.return_url)
+        return Settlement([], view.cancel_url or view.return_url)

@@ -1,4 +1,10 @@
-"""The Midtrans fake: Snap checkout and the Core status API, answering with signed notifications."""
+"""The Midtrans fake: Snap checkout and the Core status API, answering with signed notifications, and the
+Snap page (`redirect_url`).
+
+Page buttons: Pay settles the transaction (`settlement`, what a bank transfer ends in) and sends that
+notification; Fail sends `deny`; Cancel sends nothing (closing Snap before choosing a method creates no
+transaction). Pay and Fail land on the transaction's `callbacks.finish` URL with the `order_id`,
+`status_code` and `transaction_status` query parameters Snap adds; Cancel on the plain finish URL."""
 
 from __future__ import annotations
 
@@ -7,8 +13,17 @@ import re
 import uuid
 from typing import Any, ClassVar
 
-from tests.providers import signing
-from tests.providers.fakes.base import BadRequest, FakeProvider, RecordedRequest, Reply, is_int
+from thinbase.fakes.payments.base import (
+    BadRequest,
+    FakeProvider,
+    RecordedRequest,
+    Reply,
+    Settlement,
+    is_int,
+    with_query,
+)
+from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.signing import midtrans_signature
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9._~-]{1,50}$")
 
@@ -17,6 +32,7 @@ class MidtransFake(FakeProvider):
     """Snap `POST /snap/v1/transactions` and Core `GET /v2/{order_id}/status`."""
 
     name = "midtrans"
+    label = "Midtrans Snap (fake)"
     STATUS_CODES: ClassVar[dict[str, str]] = {
         "settlement": "200",
         "capture": "200",
@@ -32,11 +48,12 @@ class MidtransFake(FakeProvider):
         "expire": "202",
     }
 
-    def __init__(self, server_key: str) -> None:
-        super().__init__()
+    def __init__(self, server_key: str, *, webhook_url: str | None = None, port: int = 0) -> None:
+        super().__init__(webhook_url=webhook_url, port=port)
         self.server_key = server_key
         self.orders: dict[str, dict[str, Any]] = {}  # order_id -> the Snap request body
         self.statuses: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, str] = {}  # Snap token -> order_id
 
     def error_body(self, status: int, message: str, code: str | None) -> Any:
         return {"status_code": str(status), "error_messages": [message]}
@@ -55,7 +72,7 @@ class MidtransFake(FakeProvider):
                 return 404, {"status_code": "404", "status_message": "Transaction doesn't exist."}, {}
             if status["transaction_status"] == "expire":  # the status API reports expiry as 407
                 status = status | {"status_code": "407"}
-                status["signature_key"] = signing.midtrans_signature(
+                status["signature_key"] = midtrans_signature(
                     status["order_id"], "407", status["gross_amount"], self.server_key
                 )
             return 200, status, {}
@@ -81,7 +98,8 @@ class MidtransFake(FakeProvider):
             raise BadRequest(400, "transaction_details.order_id has already been taken")
         self.orders[order_id] = body
         token = str(uuid.uuid4())
-        return 201, {"token": token, "redirect_url": f"{self.url}/snap/v2/vtweb/{token}"}, {}
+        self.tokens[token] = order_id
+        return 201, {"token": token, "redirect_url": self.page_url(token)}, {}
 
     def set_status(self, order_id: str, status: str, **fields: Any) -> None:
         """`status` is a transaction_status; fields override the generated ones (fraud_status ...)."""
@@ -108,7 +126,7 @@ class MidtransFake(FakeProvider):
         if status == "settlement":
             data["settlement_time"] = "2026-11-22 14:05:00"
         data.update(fields)
-        data["signature_key"] = signing.midtrans_signature(
+        data["signature_key"] = midtrans_signature(
             order_id, data["status_code"], data["gross_amount"], self.server_key
         )
         return data
@@ -119,6 +137,43 @@ class MidtransFake(FakeProvider):
         with self._lock:
             body = json.dumps(self.statuses[order_id]).encode()
         return {"Content-Type": "application/json"}, body
+
+    # the Snap page ------------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.tokens)
+
+    def checkout_view(self, reference: str) -> CheckoutView | None:
+        order_id = self.tokens.get(reference)
+        if order_id is None:
+            return None
+        created = self.orders.get(order_id, {})
+        finish = (created.get("callbacks") or {}).get("finish")
+        return CheckoutView(
+            reference=reference,
+            order_id=order_id,
+            amount=_dig_int(created, "transaction_details", "gross_amount") or 0,
+            decimals=0,  # whole rupiah
+            currency="IDR",
+            return_url=finish if isinstance(finish, str) else None,
+            cancel_url=None,
+        )
+
+    def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
+        if outcome == "cancel":
+            return Settlement([], view.return_url)
+        signed = self.notification(view.order_id, "settlement" if outcome == "pay" else "deny")
+        status = self.statuses[view.order_id]
+        finish = None
+        if view.return_url:
+            finish = with_query(
+                view.return_url,
+                {
+                    "order_id": view.order_id,
+                    "status_code": status["status_code"],
+                    "transaction_status": status["transaction_status"],
+                },
+            )
+        return Settlement([signed], finish)
 
 
 def _dig_int(data: Any, *path: str) -> int | None:

@@ -1,4 +1,9 @@
-"""The DOKU fake: Checkout and the order status API, HMAC-signed in both directions."""
+"""The DOKU fake: Checkout and the order status API, HMAC-signed in both directions, and the checkout page
+(`response.payment.url`).
+
+Page buttons: Pay sends a `SUCCESS` notification, Fail a `FAILED` one, Cancel none; each is signed for the
+path of the fake's `webhook_url` (DOKU signs notifications for the merchant's notification URL). Pay and
+Fail land on the order's `callback_url`, Cancel on its `callback_url_cancel` (else `callback_url`)."""
 
 from __future__ import annotations
 
@@ -8,24 +13,30 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from tests.providers import signing
-from tests.providers.fakes.base import BadRequest, FakeProvider, RecordedRequest, Reply, is_int
+from thinbase.fakes.payments.base import BadRequest, FakeProvider, RecordedRequest, Reply, Settlement, is_int
+from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.signing import doku_headers
 
 
 class DokuFake(FakeProvider):
     """`POST /checkout/v1/payment` and `GET /orders/v1/status/{invoice_number}`, HMAC-signed both ways."""
 
     name = "doku"
+    label = "DOKU Checkout (fake)"
     TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
-    def __init__(self, client_id: str, secret_key: str) -> None:
-        super().__init__()
+    def __init__(
+        self, client_id: str, secret_key: str, *, webhook_url: str | None = None, port: int = 0
+    ) -> None:
+        super().__init__(webhook_url=webhook_url, port=port)
         self.client_id = client_id
         self.secret_key = secret_key
         self.orders: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, tuple[bytes, Any]] = {}  # Request-Id -> (body, answer)
+        self.tokens: dict[str, str] = {}  # payment token -> invoice_number
 
     def error_body(self, status: int, message: str, code: str | None) -> Any:
         return {
@@ -39,7 +50,7 @@ class DokuFake(FakeProvider):
             raise BadRequest(401, "Invalid Client-Id or Request-Id", "invalid_header")
         if not self.TIMESTAMP.match(timestamp):
             raise BadRequest(400, "Request-Timestamp must be ISO 8601 UTC without milliseconds")
-        expected = signing.doku_headers(
+        expected = doku_headers(
             client_id=self.client_id,
             secret_key=self.secret_key,
             request_id=request_id,
@@ -85,6 +96,7 @@ class DokuFake(FakeProvider):
             raise BadRequest(400, "payment.payment_due_date must be minutes")
         self.orders[invoice] = body
         token = uuid.uuid4().hex
+        self.tokens[token] = invoice
         expires = (datetime.now(UTC) + timedelta(hours=7, minutes=due)).strftime("%Y%m%d%H%M%S")
         return {
             "message": ["SUCCESS"],
@@ -99,7 +111,7 @@ class DokuFake(FakeProvider):
                     "payment_method_types": [],
                     "payment_due_date": due,
                     "token_id": token,
-                    "url": f"{self.url}/checkout/link/{token}",
+                    "url": self.page_url(token),
                     "expired_date": expires,
                 },
             },
@@ -136,7 +148,7 @@ class DokuFake(FakeProvider):
         self.set_status(order_id, status, **fields)
         with self._lock:
             body = json.dumps(self.statuses[order_id], separators=(",", ":")).encode()
-        headers = signing.doku_headers(
+        headers = doku_headers(
             client_id=self.client_id,
             secret_key=self.secret_key,
             request_id=request_id or str(uuid.uuid4()),
@@ -145,3 +157,30 @@ class DokuFake(FakeProvider):
             body=body,
         )
         return headers | {"Content-Type": "application/json"}, body
+
+    # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.tokens)
+
+    def checkout_view(self, reference: str) -> CheckoutView | None:
+        invoice = self.tokens.get(reference)
+        if invoice is None:
+            return None
+        order = self.orders[invoice]["order"]
+        return_url, cancel_url = order.get("callback_url"), order.get("callback_url_cancel")
+        return CheckoutView(
+            reference=reference,
+            order_id=invoice,
+            amount=int(order["amount"]),
+            decimals=0,  # whole rupiah
+            currency=str(order.get("currency") or "IDR"),
+            return_url=return_url if isinstance(return_url, str) else None,
+            cancel_url=cancel_url if isinstance(cancel_url, str) else None,
+        )
+
+    def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
+        if outcome == "cancel":
+            return Settlement([], view.cancel_url or view.return_url)
+        target = urlsplit(self.webhook_url).path if self.webhook_url else "/webhooks/doku"
+        status = "SUCCESS" if outcome == "pay" else "FAILED"
+        return Settlement([self.notification(view.order_id, status, target=target)], view.return_url)

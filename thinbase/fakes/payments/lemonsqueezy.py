@@ -1,4 +1,11 @@
-"""The Lemon Squeezy fake: JSON:API checkouts and orders, and signed webhooks."""
+"""The Lemon Squeezy fake: JSON:API checkouts and orders, signed webhooks, and the checkout page
+(`data.attributes.url`).
+
+Page buttons: Pay creates the order paid and sends `order_created`; Fail creates it `failed` and sends
+`order_created` with that status (Lemon Squeezy's order statuses include failed; its webhooks have no
+separate failure event for one-off orders); Cancel sends nothing. Lemon Squeezy takes one return URL,
+`product_options.redirect_url`, so every button lands there. Amounts are cents of the store's currency
+(`store_currency`)."""
 
 from __future__ import annotations
 
@@ -9,20 +16,30 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.providers import signing
-from tests.providers.fakes.base import BadRequest, FakeProvider, RecordedRequest, Reply, is_int
+from thinbase.fakes.payments.base import BadRequest, FakeProvider, RecordedRequest, Reply, Settlement, is_int
+from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.signing import hex_hmac
 
 
 class LemonSqueezyFake(FakeProvider):
     """`POST /v1/checkouts` (JSON:API) and `GET /v1/orders/{id}`."""
 
     name = "lemonsqueezy"
+    label = "Lemon Squeezy checkout (fake)"
     JSON_API = "application/vnd.api+json"
+    store_currency = "USD"  # a store's currency is fixed in its dashboard
 
     def __init__(
-        self, api_key: str, store_id: str, webhook_secret: str, variants: set[str] | None = None
+        self,
+        api_key: str,
+        store_id: str,
+        webhook_secret: str,
+        variants: set[str] | None = None,
+        *,
+        webhook_url: str | None = None,
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(webhook_url=webhook_url, port=port)
         self.api_key = api_key
         self.store_id = store_id
         self.webhook_secret = webhook_secret
@@ -79,7 +96,7 @@ class LemonSqueezyFake(FakeProvider):
                 "product_options": attributes.get("product_options") or {},
                 "checkout_data": attributes.get("checkout_data") or {},
                 "expires_at": attributes.get("expires_at"),
-                "url": f"{self.url}/checkout/custom/{checkout_id}",
+                "url": self.page_url(checkout_id),
             },
         }
         self.checkouts[checkout_id] = resource
@@ -111,7 +128,7 @@ class LemonSqueezyFake(FakeProvider):
                         "identifier": str(uuid.uuid4()),
                         "order_number": int(ls_id),
                         "user_email": checkout["attributes"]["checkout_data"].get("email"),
-                        "currency": fields.pop("currency", "USD"),
+                        "currency": fields.pop("currency", self.store_currency),
                         "subtotal": price,
                         "tax": fields.pop("tax", 0),
                         "total": price,
@@ -149,6 +166,32 @@ class LemonSqueezyFake(FakeProvider):
         headers = {
             "Content-Type": "application/json",
             "X-Event-Name": event_name,
-            "X-Signature": signing.hex_hmac(self.webhook_secret, body),
+            "X-Signature": hex_hmac(self.webhook_secret, body),
         }
         return headers, body
+
+    # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.checkouts)
+
+    def checkout_view(self, reference: str) -> CheckoutView | None:
+        checkout = self.checkouts.get(reference)
+        if checkout is None:
+            return None
+        attributes = checkout["attributes"]
+        redirect = (attributes.get("product_options") or {}).get("redirect_url")
+        return CheckoutView(
+            reference=reference,
+            order_id=str((attributes["checkout_data"].get("custom") or {}).get("order_id") or ""),
+            amount=int(attributes.get("custom_price") or 0),
+            decimals=2,  # cents
+            currency=self.store_currency,
+            return_url=redirect if isinstance(redirect, str) else None,
+            cancel_url=None,
+        )
+
+    def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
+        if outcome == "cancel":
+            return Settlement([], view.return_url)
+        self.set_status(view.order_id, "paid" if outcome == "pay" else "failed")
+        return Settlement([self.webhook("order_created", view.order_id)], view.return_url)

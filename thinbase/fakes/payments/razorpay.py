@@ -1,4 +1,10 @@
-"""The Razorpay fake: Orders, their payments, and signed webhooks."""
+"""The Razorpay fake: Orders, their payments, signed webhooks, and a checkout page per order.
+
+Razorpay orders have no hosted page URL: our checkout answers with the Razorpay order id as `token`, which
+a client hands to Razorpay Checkout. The fake serves its page for an order at `page_url(order id)`,
+`{fake.url}/checkout/{razorpay order id}`. Page buttons: Pay captures a payment and sends
+`payment.captured` then `order.paid`; Fail records a failed attempt and sends `payment.failed`; Cancel
+sends nothing. Our order carries no return URL, so every button lands on the fake's /_fake/return page."""
 
 from __future__ import annotations
 
@@ -8,17 +14,36 @@ import time
 import uuid
 from typing import Any
 
-from tests.providers import signing
-from tests.providers.fakes.base import THREE_DECIMAL, BadRequest, FakeProvider, RecordedRequest, Reply, is_int
+from thinbase.fakes.payments.base import (
+    THREE_DECIMAL,
+    BadRequest,
+    FakeProvider,
+    RecordedRequest,
+    Reply,
+    Settlement,
+    is_int,
+    iso_decimals,
+)
+from thinbase.fakes.payments.checkout_page import CheckoutView, Outcome
+from thinbase.fakes.payments.signing import hex_hmac
 
 
 class RazorpayFake(FakeProvider):
     """`POST /v1/orders`, `GET /v1/orders?receipt=`, `GET /v1/orders/{id}/payments`."""
 
     name = "razorpay"
+    label = "Razorpay Checkout (fake)"
 
-    def __init__(self, key_id: str, key_secret: str, webhook_secret: str) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        key_id: str,
+        key_secret: str,
+        webhook_secret: str,
+        *,
+        webhook_url: str | None = None,
+        port: int = 0,
+    ) -> None:
+        super().__init__(webhook_url=webhook_url, port=port)
         self.key_id = key_id
         self.key_secret = key_secret
         self.webhook_secret = webhook_secret
@@ -147,7 +172,35 @@ class RazorpayFake(FakeProvider):
         ).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Razorpay-Signature": signing.hex_hmac(self.webhook_secret, body),
+            "X-Razorpay-Signature": hex_hmac(self.webhook_secret, body),
             "X-Razorpay-Event-Id": event_id or f"evt_{uuid.uuid4().hex[:14]}",
         }
         return headers, body
+
+    # the checkout page --------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        return list(self.orders)
+
+    def checkout_view(self, reference: str) -> CheckoutView | None:
+        order = self.orders.get(reference)
+        if order is None:
+            return None
+        return CheckoutView(
+            reference=reference,
+            order_id=str(order["receipt"]),
+            amount=int(order["amount"]),
+            decimals=iso_decimals(order["currency"]),  # Razorpay's units are the ISO subunits
+            currency=str(order["currency"]),
+            return_url=None,
+            cancel_url=None,
+        )
+
+    def settle(self, view: CheckoutView, outcome: Outcome) -> Settlement:
+        if outcome == "cancel":
+            return Settlement([], None)
+        if outcome == "fail":
+            self.set_status(view.order_id, "failed")
+            return Settlement([self.webhook("payment.failed", view.order_id)], None)
+        self.set_status(view.order_id, "captured")
+        events = ("payment.captured", "order.paid")
+        return Settlement([self.webhook(event, view.order_id) for event in events], None)

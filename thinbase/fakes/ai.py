@@ -1,31 +1,90 @@
-"""Local fakes of OpenAI Chat Completions and Anthropic Messages, over real HTTP on 127.0.0.1.
+"""Local fakes of OpenAI Chat Completions, Anthropic Messages and Gemini, over real HTTP on 127.0.0.1.
 
 They follow the documented shapes (reference/providers.md §8): auth headers, request fields, answers and
 usage, SSE streams (OpenAI `chat.completion.chunk` lines, the `choices: []` usage chunk before
 `data: [DONE]` when `stream_options.include_usage` is set; Anthropic `message_start` … `message_stop` with
 input tokens at the start and cumulative output tokens in `message_delta`), and error bodies.
 
+Gemini is served the way the edge app calls it (supabase/functions/ai/config.py: AI_PROVIDER=gemini goes
+through Gemini's OpenAI-compatible endpoint, never native generateContent): POST
+`/v1beta/openai/chat/completions` with `Authorization: Bearer <key>`, OpenAI-shaped answers and streams,
+and Gemini's own errors — `[{"error": {code, message, status}}]`, a wrong key being 400 INVALID_ARGUMENT
+with reason API_KEY_INVALID rather than 401 (the list wrapping is what that endpoint is reported to send;
+the edge app reads both forms).
+
 Token counts are the fake's own (not our chars/4 estimate), so a test can tell real usage from estimates:
 prompt tokens = 3 + the number of words in all messages, completion tokens = the number of chunks sent.
 Each answer it gives is recorded with the usage it reported.
 
-Behaviour for the next request(s) is queued: `fake.next(Behaviour(status=429, headers={...}))`; otherwise
-`fake.default` applies. `reset()` clears queue and records.
+Standalone (the local runner, `make dev`): `delay` seconds before each answer and between stream chunks
+("make it slow"), `fail` an HTTP status every well-formed, authenticated request gets, with the provider's
+error body ("make it fail"); `ai_knobs_from_env` reads both from THINBASE_FAKE_AI_DELAY and
+THINBASE_FAKE_AI_FAIL. `base_url` is what AI_BASE_URL must be for the edge app to reach the fake.
+
+In tests, behaviour for the next request(s) is queued: `fake.next(Behaviour(status=429, headers={...}))`;
+otherwise `fake.default` applies. `reset()` clears queue and records and restores the constructor's knobs.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 DEFAULT_REPLY = "Hello from the fake model, answering in several small pieces for the stream."
+MAX_DELAY = 600.0  # seconds; the edge app's reservation hold (ai_hold_seconds) outlasts nothing longer
+
+
+class AiKnobs(TypedDict, total=False):
+    """The standalone knobs, as `ai_knobs_from_env` reads them: pass them on with `OpenAIFake(**knobs)`."""
+
+    delay: float
+    fail: int
+
+
+def _checked_delay(value: float) -> float:
+    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY:
+        raise ValueError(f"the AI fake's delay must be from 0 to {MAX_DELAY:g} seconds, not {value!r}")
+    return value
+
+
+def _checked_fail(value: int) -> int:
+    if not 400 <= value <= 599:
+        raise ValueError(f"the AI fake's fail status must be an HTTP error status (400-599), not {value!r}")
+    return value
+
+
+def ai_knobs_from_env(env: Mapping[str, str]) -> AiKnobs:
+    """THINBASE_FAKE_AI_DELAY (seconds, e.g. `0.5`) and THINBASE_FAKE_AI_FAIL (an HTTP status, e.g. `503`)
+    as constructor arguments; unset or empty means the default. A ValueError names the variable and value."""
+    knobs: AiKnobs = {}
+    delay = env.get("THINBASE_FAKE_AI_DELAY", "").strip()
+    if delay:
+        try:
+            knobs["delay"] = _checked_delay(float(delay))
+        except ValueError:
+            raise ValueError(
+                f"THINBASE_FAKE_AI_DELAY must be a number of seconds from 0 to {MAX_DELAY:g} "
+                f"(e.g. 0.5), not {delay!r}"
+            ) from None
+    fail = env.get("THINBASE_FAKE_AI_FAIL", "").strip()
+    if fail:
+        try:
+            knobs["fail"] = _checked_fail(int(fail))
+        except ValueError:
+            raise ValueError(
+                f"THINBASE_FAKE_AI_FAIL must be an HTTP error status from 400 to 599 (e.g. 429 or 503), "
+                f"not {fail!r}"
+            ) from None
+    return knobs
 
 
 @dataclass
@@ -72,12 +131,19 @@ def _words(messages: Any) -> int:
     return total
 
 
-class FakeAiServer:
+class AiFake:
     name = "fake"
+    api_prefix = ""  # what the edge app's AI_BASE_URL adds to the fake's URL
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, *, delay: float = 0.0, fail: int | None = None, port: int = 0) -> None:
         self.api_key = api_key
-        self.default = Behaviour()
+        # The constructor's knobs are the default behaviour; a test's queued Behaviour still wins.
+        self._baseline = Behaviour(
+            status=200 if fail is None else _checked_fail(fail),
+            stall=_checked_delay(delay),
+            chunk_delay=delay,
+        )
+        self.default = replace(self._baseline)
         self.answers: list[Answer] = []
         self._queue: collections.deque[Behaviour] = collections.deque()
         self._lock = threading.Lock()
@@ -108,9 +174,14 @@ class FakeAiServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        """AI_BASE_URL for an edge app that talks to this fake."""
+        return self.url + self.api_prefix
 
     # -- control --------------------------------------------------------------------------------------------
 
@@ -122,7 +193,7 @@ class FakeAiServer:
         with self._lock:
             self._queue.clear()
             self.answers.clear()
-            self.default = Behaviour()
+            self.default = replace(self._baseline)
 
     @property
     def last(self) -> Answer:
@@ -244,16 +315,22 @@ _OPENAI_ERRORS = {
 }
 
 
-class FakeOpenAI(FakeAiServer):
-    """POST …/chat/completions (any prefix: /v1, /v1beta/openai …) with `Authorization: Bearer <key>`."""
+class OpenAIFake(AiFake):
+    """POST …/chat/completions (any prefix: /v1, or none for a compatible server) with
+    `Authorization: Bearer <key>`."""
 
     name = "openai"
+    api_prefix = "/v1"
 
-    def __init__(self, api_key: str = "sk-test-key") -> None:
-        super().__init__(api_key)
+    def __init__(
+        self, api_key: str = "sk-test-key", *, delay: float = 0.0, fail: int | None = None, port: int = 0
+    ) -> None:
+        super().__init__(api_key, delay=delay, fail=fail, port=port)
 
     def _error(self, status: int) -> Any:
-        kind, code, message = _OPENAI_ERRORS.get(status, ("server_error", None, "Something went wrong."))
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        unlisted: tuple[str, str | None, str] = (kind, None, "Something went wrong.")
+        kind, code, message = _OPENAI_ERRORS.get(status, unlisted)
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     def _check(self, answer: Answer, body: Any) -> tuple[int, Any] | None:
@@ -348,6 +425,51 @@ class FakeOpenAI(FakeAiServer):
         self._write(handler, "data: [DONE]\n\n", 0)
 
 
+# Gemini reports google.rpc status names (ai.google.dev/gemini-api/docs/troubleshooting).
+_GEMINI_ERRORS = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission."),
+    404: ("NOT_FOUND", "Requested entity was not found."),
+    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    499: ("CANCELLED", "The operation was cancelled."),
+    500: ("INTERNAL", "An internal error has occurred."),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+
+
+class GeminiFake(OpenAIFake):
+    """Gemini's OpenAI-compatible endpoint, exactly where the edge app sends AI_PROVIDER=gemini: POST
+    /v1beta/openai/chat/completions with `Authorization: Bearer <key>`; Gemini's errors (module docstring)."""
+
+    name = "gemini"
+    api_prefix = "/v1beta/openai"
+
+    def __init__(
+        self, api_key: str = "gemini-test-key", *, delay: float = 0.0, fail: int | None = None, port: int = 0
+    ) -> None:
+        super().__init__(api_key, delay=delay, fail=fail, port=port)
+
+    def _error(self, status: int, reason: str | None = None) -> Any:
+        unlisted = ("FAILED_PRECONDITION" if status < 500 else "UNKNOWN", "The request failed.")
+        name, message = _GEMINI_ERRORS.get(status, unlisted)
+        error: dict[str, Any] = {"code": status, "message": message, "status": name}
+        if reason is not None:
+            error["message"] = "API key not valid. Please pass a valid API key."
+            error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}]
+        return [{"error": error}]
+
+    def _check(self, answer: Answer, body: Any) -> tuple[int, Any] | None:
+        if answer.path != f"{self.api_prefix}/chat/completions":
+            return 404, self._error(404)
+        if answer.headers.get("authorization") != f"Bearer {self.api_key}":
+            return 400, self._error(400, reason="API_KEY_INVALID")  # Gemini's answer to a wrong key
+        if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
+            return 400, self._error(400)
+        return None
+
+
 _ANTHROPIC_ERRORS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -360,16 +482,18 @@ _ANTHROPIC_ERRORS = {
 }
 
 
-class FakeAnthropic(FakeAiServer):
+class AnthropicFake(AiFake):
     """POST /v1/messages with `x-api-key` and `anthropic-version: 2023-06-01`."""
 
     name = "anthropic"
 
-    def __init__(self, api_key: str = "sk-ant-test-key") -> None:
-        super().__init__(api_key)
+    def __init__(
+        self, api_key: str = "sk-ant-test-key", *, delay: float = 0.0, fail: int | None = None, port: int = 0
+    ) -> None:
+        super().__init__(api_key, delay=delay, fail=fail, port=port)
 
     def _error(self, status: int) -> Any:
-        kind = _ANTHROPIC_ERRORS.get(status, "api_error")
+        kind = _ANTHROPIC_ERRORS.get(status, "invalid_request_error" if status < 500 else "api_error")
         return {
             "type": "error",
             "error": {"type": kind, "message": f"fake {kind}"},
