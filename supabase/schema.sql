@@ -77,8 +77,10 @@ CREATE TABLE public.payments (
     product_code text,
     buyer_email extensions.citext,
     refunded_minor bigint DEFAULT 0 NOT NULL,
+    dispute_closed_at timestamp with time zone,
     CONSTRAINT payments_amount_positive CHECK ((amount_minor > 0)),
     CONSTRAINT payments_buyer_email_shape CHECK (((buyer_email IS NULL) OR (((char_length((buyer_email)::text) >= 3) AND (char_length((buyer_email)::text) <= 320)) AND (strpos((buyer_email)::text, '@'::text) > 1)))),
+    CONSTRAINT payments_dispute_closed_paid CHECK (((dispute_closed_at IS NULL) OR (paid_at IS NOT NULL))),
     CONSTRAINT payments_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT payments_order_id_format CHECK ((order_id ~ '^[A-Za-z0-9._~-]{1,50}$'::text)),
     CONSTRAINT payments_paid_at CHECK (((status = ANY (ARRAY['pending'::text, 'failed'::text, 'expired'::text])) OR (paid_at IS NOT NULL))),
@@ -126,6 +128,13 @@ COMMENT ON COLUMN public.payments.buyer_email IS 'Whom a guest payment belongs t
 --
 
 COMMENT ON COLUMN public.payments.refunded_minor IS 'The amount refunded so far, cumulative, in minor units of currency (0 .. amount_minor)';
+
+
+--
+-- Name: COLUMN payments.dispute_closed_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.dispute_closed_at IS 'When the payment''s latest dispute closed (won or lost); a dispute opening at or before it is stale';
 
 
 --
@@ -2367,6 +2376,14 @@ begin
   next_status := private.payment_transition(
     payment.status, action, payment.refunded_minor, refunded_after, payment.amount_minor
   );
+  -- Disputes out of order (see the header): a dispute that closed before its opening arrived is recorded and
+  -- leaves the payment as it is; the opening of a dispute that has closed since is stale.
+  if action = 'dispute_won' and next_status is null and payment.dispute_closed_at is null
+    and payment.status in ('paid', 'partially_refunded') then
+    next_status := payment.status;
+  elsif action = 'dispute_opened' and happened <= payment.dispute_closed_at then
+    next_status := null;
+  end if;
   if payment.id is null then
     verdict := 'ignored';
     reason := 'unknown_order';
@@ -2458,7 +2475,9 @@ begin
         paid_at = case when next_status = 'paid' and previous_status in ('pending', 'failed', 'expired')
           then happened else p.paid_at end,
         refunded_minor = refunded_after,
-        refunded_at = case when refunded_after > p.refunded_minor then happened else p.refunded_at end
+        refunded_at = case when refunded_after > p.refunded_minor then happened else p.refunded_at end,
+        dispute_closed_at = case when action in ('dispute_won', 'dispute_lost')
+          then greatest(p.dispute_closed_at, happened) else p.dispute_closed_at end
     where p.id = payment.id
     returning p.* into payment;
     if payment.purpose = 'plan' then
