@@ -402,6 +402,8 @@ def trigger_webhook(
                 "maps_to": e.status,
                 "reaches": e.payment_status,
                 "sent_first": e.after,
+                # Bound only by asking the provider (a Stripe charge): for a paid order (--order) only.
+                "needs_order": e.located,
                 "simulate_status": e.simulates,
             }
             for e in descriptor.sample_events
@@ -416,7 +418,7 @@ def trigger_webhook(
                         r["event"],
                         r["maps_to"],
                         r["reaches"],
-                        r["sent_first"],
+                        "needs --order" if r["needs_order"] else r["sent_first"],
                         r["reaches"] if r["simulate_status"] else "",
                     )
                     for r in rows

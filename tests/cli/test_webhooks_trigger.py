@@ -474,6 +474,7 @@ def test_trigger_lists_the_events() -> None:
         "maps_to": "refund",
         "reaches": "refunded",
         "sent_first": "order_created",
+        "needs_order": False,
         "simulate_status": True,
     } in listed
     assert {
@@ -481,11 +482,25 @@ def test_trigger_lists_the_events() -> None:
         "maps_to": "refund",
         "reaches": "partially_refunded",
         "sent_first": "order_created",
+        "needs_order": False,
         "simulate_status": False,
     } in listed
     table = run("webhooks", "trigger", "midtrans", "--list")
     assert table.exit_code == 0
     assert "capture:challenge" in table.stdout
+    # Stripe's charge and dispute events are sent for an order paid at Stripe, never a fresh one.
+    stripe_listed = {e["event"]: e for e in data(run("webhooks", "trigger", "stripe", "--list", "--json"))}
+    assert stripe_listed["charge.dispute.closed:lost"] == {
+        "event": "charge.dispute.closed:lost",
+        "maps_to": "dispute_lost",
+        "reaches": "charged_back",
+        "sent_first": "charge.dispute.created",
+        "needs_order": True,
+        "simulate_status": False,
+    }
+    assert not stripe_listed["checkout.session.completed"]["needs_order"]
+    stripe_table = run("webhooks", "trigger", "stripe", "--list")
+    assert "needs --order" in flat(stripe_table.stdout)
 
 
 def test_trigger_says_why_midtrans_paid_was_not_applied(
