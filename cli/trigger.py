@@ -104,8 +104,8 @@ def require_locatable(descriptor: ProviderDescriptor, event: SampleEvent, as_jso
             f"{event.name} cannot be sent for a fresh order: it names {descriptor.name}'s own object (a "
             f"PaymentIntent), which the edge app binds by asking {descriptor.label}, and a fresh order's "
             "checkout is made up, so it knows none",
-            hint="pay a checkout first (`thinbase dev` or `local up --fakes`: the fake's hosted page), then "
-            f"`thinbase webhooks trigger {descriptor.name} {event.name} --order TB-…`",
+            hint="pay a checkout first (on the fake's hosted page: `make dev`, or `thinbase local up "
+            f"--fakes`), then `thinbase webhooks trigger {descriptor.name} {event.name} --order TB-…`",
             code=ExitCode.USAGE,
             as_json=as_json,
         )
