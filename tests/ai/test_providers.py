@@ -273,7 +273,7 @@ def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
     fake_openai.next(Behaviour(chunk_delay=0.05, reply=" ".join(f"w{i}" for i in range(100))))
     provider = OpenAICompatible(http, base_url=f"{fake_openai.url}/v1", api_key=fake_openai.api_key)
     chat = ChatRequest("m", (ChatMessage("user", "x" * 40),), 100)
-    meter = Meter(db, str(reservation["reservation_id"]), "openai", "m")
+    meter = Meter(db.port, str(reservation["reservation_id"]), "openai", "m")
     session = StreamSession(
         AdmittedCall(provider, chat, meter, Prompt(chat.messages, 100, True)), provider.stream(chat)
     )
@@ -309,7 +309,7 @@ def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
         settled_in_time.append(meter.committed is not None)
 
     settled_in_time: list[bool] = []
-    anyio.run(serve)
+    db.run(serve())  # on the loop the port's pool belongs to
     assert settled_in_time == [True]
     answer = fake_openai.last
     assert answer.client_disconnected.wait(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from thinbase.db import Caller
@@ -49,9 +48,7 @@ async def call_rpc(
     token is still valid. Who is calling no longer exists, which is a 401."""
     database = app_state(request).database
     try:
-        return await run_in_threadpool(
-            database.rpc, fn, args, caller=caller, headers=forwarded_headers(request)
-        )
+        return await database.rpc(fn, args, caller=caller, headers=forwarded_headers(request))
     except RpcError as exc:
         if exc.code == "23503" and caller.role == "authenticated":
             raise TokenError("this account no longer exists") from exc

@@ -83,7 +83,7 @@ async def _admit(request: Request, user: Caller, config: AiConfig, prompt: Promp
     meter = Meter(database, reservation.id, config.provider, model or "unset")
     request.state.log_extra = {"reservation_id": reservation.id, "provider": config.provider}
     if not model:
-        await meter.commit_async(Usage(0, 0))  # releases the hold; nothing was used
+        await meter.commit(Usage(0, 0))  # releases the hold; nothing was used
         raise HttpError(503, "ai_not_configured", "No AI model: set AI_MODEL or the plan's ai_model.")
     provider = build_provider(config, app_state(request).http)
     return AdmittedCall(provider, ChatRequest(model, prompt.messages, prompt.max_tokens), meter, prompt)
@@ -103,7 +103,7 @@ async def _complete(call: AdmittedCall) -> JSONResponse:
             usage = completion.usage or Usage(
                 tokens_for_chars(call.prompt.chars), tokens_for_chars(len(completion.text))
             )
-        await call.meter.commit_async(usage, completion.model if completion else None)
+        await call.meter.commit(usage, completion.model if completion else None)
     return JSONResponse(
         {
             "text": completion.text,
@@ -168,7 +168,7 @@ class StreamSession:
             )
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(self.stream.close)
-                await self.call.meter.commit_async(self._settled[0], self.stream.model)
+                await self.call.meter.commit(self._settled[0], self.stream.model)
         return self._settled
 
 
@@ -199,10 +199,10 @@ async def _stream(call: AdmittedCall) -> Response:
         stream = await run_in_threadpool(call.provider.stream, call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
-        await call.meter.commit_async(Usage(0, 0))
+        await call.meter.commit(Usage(0, 0))
         raise
     except BaseException:
-        await call.meter.commit_async(Usage(0, 0))
+        await call.meter.commit(Usage(0, 0))
         raise
     return EventStreamResponse(StreamSession(call, stream))
 
