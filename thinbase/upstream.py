@@ -221,7 +221,8 @@ def check(
     try:
         raise errors.from_failure(failure(response, service=service, describe=describe))
     finally:
-        response.close()
+        if not response.is_closed:  # an async response is read and closed before it gets here (asend)
+            response.close()
 
 
 def json_object(

@@ -34,6 +34,9 @@ from thinbase.local.paths import LOCAL_DIR
 from thinbase.settings import Settings, load_settings
 
 WORKER_THREADS = 200
+# Outbound connections: a streamed AI answer holds one for its whole length, so httpx's default of 100
+# would queue the 101st concurrent stream until its pool timeout.
+OUTBOUND_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 CORS_EXPOSED_HEADERS = [
     "X-Request-Id",
     "Retry-After",
@@ -78,8 +81,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         owned = database is None
         db = database or open_database(settings)
         async with contextlib.AsyncExitStack() as stack:
-            async_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
-            http = stack.enter_context(httpx.Client(timeout=10.0))
+            async_http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=10.0, limits=OUTBOUND_LIMITS)
+            )
+            http = stack.enter_context(httpx.Client(timeout=10.0, limits=OUTBOUND_LIMITS))
             app.state.thinbase = AppState(
                 settings=settings,
                 database=db,

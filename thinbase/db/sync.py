@@ -19,13 +19,29 @@ P = TypeVar("P", bound=Database)
 T = TypeVar("T")
 
 
+class LoopThread:
+    """An event loop running in a daemon thread of its own; `run` blocks the caller on one coroutine."""
+
+    def __init__(self, name: str = "thinbase-loop") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run one coroutine on the loop and wait for its result (or its exception)."""
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
 class SyncDatabase(Generic[P]):
     """`rpc` and `close` as blocking calls over the port that `make` builds."""
 
     def __init__(self, make: Callable[[], P]) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="thinbase-db", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("thinbase-db")
         self._closed = False
 
         async def build() -> P:
@@ -34,8 +50,8 @@ class SyncDatabase(Generic[P]):
         self.port: P = self.run(build())
 
     def run(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run one coroutine on the facade's loop and wait for its result (or its exception)."""
-        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+        """Run one coroutine on the facade's loop (where the port lives) and wait for its result."""
+        return self._loop.run(call)
 
     def rpc(
         self,
@@ -58,6 +74,4 @@ class SyncDatabase(Generic[P]):
         try:
             self.run(self.port.close())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-            self._loop.close()
+            self._loop.stop()

@@ -26,7 +26,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -85,14 +84,14 @@ async def _admit(request: Request, user: Caller, config: AiConfig, prompt: Promp
     if not model:
         await meter.commit(Usage(0, 0))  # releases the hold; nothing was used
         raise HttpError(503, "ai_not_configured", "No AI model: set AI_MODEL or the plan's ai_model.")
-    provider = build_provider(config, app_state(request).http)
+    provider = build_provider(config, app_state(request).async_http)
     return AdmittedCall(provider, ChatRequest(model, prompt.messages, prompt.max_tokens), meter, prompt)
 
 
 async def _complete(call: AdmittedCall) -> JSONResponse:
     completion: Completion | None = None
     try:
-        completion = await run_in_threadpool(call.provider.complete, call.chat)
+        completion = await call.provider.complete(call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
         raise
@@ -130,11 +129,11 @@ class StreamSession:
         self._settled: tuple[Usage, bool] | None = None
 
     async def events(self) -> AsyncGenerator[bytes, None]:
-        deltas = iter(self.stream)
+        deltas = aiter(self.stream)
         try:
             while True:
                 try:
-                    delta = await run_in_threadpool(next, deltas, None)
+                    delta = await anext(deltas, None)
                 except AiProviderError as exc:
                     self.outcome = "failed"
                     _log_provider_error(exc, self.call.provider.name, self.call.meter)
@@ -167,7 +166,7 @@ class StreamSession:
                 max_tokens=self.call.prompt.max_tokens,
             )
             with anyio.CancelScope(shield=True):
-                await run_in_threadpool(self.stream.close)
+                await self.stream.aclose()
                 await self.call.meter.commit(self._settled[0], self.stream.model)
         return self._settled
 
@@ -196,7 +195,7 @@ class EventStreamResponse(StreamingResponse):
 
 async def _stream(call: AdmittedCall) -> Response:
     try:
-        stream = await run_in_threadpool(call.provider.stream, call.chat)
+        stream = await call.provider.stream(call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
         await call.meter.commit(Usage(0, 0))
