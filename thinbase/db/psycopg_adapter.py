@@ -117,6 +117,10 @@ class AsyncPsycopgDatabase:
         self._catalog: dict[str, list[str]] | None = None
         self._lock = threading.Lock()
 
+    @property
+    def max_size(self) -> int:
+        return self._pool.max_size
+
     async def _open(self) -> AsyncConnectionPool[Conn]:
         if not self._opened:
             self._opened = True
