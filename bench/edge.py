@@ -48,6 +48,7 @@ STREAMS = 200
 STREAM_DELAY = 0.25
 STREAM_WORDS = 40  # the fake sends one chunk per word of its reply: ~10 s per stream
 HEALTH_CLIENTS = 4
+RAMP_SECONDS = 2.0
 HEALTH_SECONDS = 4.0
 FIRST_AI = 5_000_001
 HEALTH_P95 = Target("<=", 2.0, "p95")
@@ -358,8 +359,9 @@ def streams(bench: Bench) -> list[Row]:
                     outcomes[outcome] += 1
 
             threads = [threading.Thread(target=stream, args=(t,), daemon=True) for t in tokens]
-            for thread in threads:
+            for thread in threads:  # ramped over ~2 s: the fake's accept backlog is small (socketserver's 5)
                 thread.start()
+                time.sleep(RAMP_SECONDS / STREAMS)
             started.wait()  # every stream has sent its first chunk and is waiting on the fake
             during = _poll_health(url, HEALTH_SECONDS)
             rss_during = _rss_mib(server.pid)
