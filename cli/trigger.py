@@ -29,6 +29,7 @@ import psycopg
 
 from thinbase.cli.common import Session, rpc_failure
 from thinbase.cli.output import ExitCode, fail, key_values, progress, safe, stdout
+from thinbase.cli.simulate import bound_here
 from thinbase.db import Caller
 from thinbase.errors import RpcError, SimulationError, StackError, WebhookError
 from thinbase.functions.payments.providers.base import Provider
@@ -92,6 +93,22 @@ def require_signing(
         descriptor.sample_webhook(settings, placeholder, event, "http://127.0.0.1/webhooks", tag="trg")
     except SimulationError as exc:
         fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
+
+
+def require_locatable(descriptor: ProviderDescriptor, event: SampleEvent, as_json: bool) -> None:
+    """Exit 2 now, before a fresh order is made, for an event the edge app binds by asking the provider (a
+    Stripe charge or dispute names a PaymentIntent): a fresh order's checkout reference is made up, so the
+    provider knows no payment of it and the event could never be bound."""
+    if event.located:
+        fail(
+            f"{event.name} cannot be sent for a fresh order: it names {descriptor.name}'s own object (a "
+            f"PaymentIntent), which the edge app binds by asking {descriptor.label}, and a fresh order's "
+            "checkout is made up, so it knows none",
+            hint="pay a checkout first (on the fake's hosted page: `make dev`, or `thinbase local up "
+            f"--fakes`), then `thinbase webhooks trigger {descriptor.name} {event.name} --order TB-…`",
+            code=ExitCode.USAGE,
+            as_json=as_json,
+        )
 
 
 def _trigger_user(as_json: bool) -> tuple[LocalStack, dict[str, Any], Caller]:
@@ -194,8 +211,11 @@ def check_here(
         try:
             checker.verify_webhook(webhook.headers, webhook.body)
             parsed = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
+            parsed = bound_here(checker, parsed)  # a Stripe charge: where Stripe says it belongs
         except WebhookError as exc:
             fail(f"the {event.name} webhook does not verify here: {exc}", as_json=as_json)
+        except SimulationError as exc:
+            fail(str(exc), as_json=as_json)
         if parsed.status != event.status or not parsed.bound or parsed.order_id not in (None, order_id):
             fail(f"the {event.name} webhook parses as {parsed.status} for {parsed.order_id}", as_json=as_json)
         keys.append(parsed.event_key)

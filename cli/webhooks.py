@@ -58,7 +58,7 @@ class EventStatus(enum.StrEnum):
     ignored = "ignored"
 
 
-# What an event may report (a payment status); mypy cannot see members built from a tuple (`.value` only).
+# What a simulated event brings a payment to; mypy cannot see members built from a tuple (`.value` only).
 SimulatedStatus = enum.StrEnum("SimulatedStatus", {s: s for s in simulate.STATUSES})  # type: ignore[misc]
 
 
@@ -203,11 +203,7 @@ def replay(
     statuses = {r["status"] for r in results if r["error"]}
     refused = sum(r["outcome"] == "failed" for r in results)  # replayed, and the state machine said no again
     exit_code = (
-        ExitCode.FAILURE
-        if statuses - {404} or refused
-        else ExitCode.NOT_FOUND
-        if statuses
-        else ExitCode.OK
+        ExitCode.FAILURE if statuses - {404} or refused else ExitCode.NOT_FOUND if statuses else ExitCode.OK
     )
     not_replayed = sum(bool(r["error"]) for r in results)
     if as_json:
@@ -290,13 +286,14 @@ def simulate_webhook(
     base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     endpoint = f"{base}/webhooks/{provider.value}"
     details = simulate.Order(order, amount, currency, exponents[currency], reference)
-    try:
-        webhook = simulate.build(
-            provider.value, settings, details, simulate.status_named(status.value), endpoint
-        )
-    except SimulationError as exc:
-        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
     with httpx.Client(timeout=30) as http:
+        try:
+            sample = simulate.simulated(provider.value, simulate.status_named(status.value))
+            # A Stripe refund names the PaymentIntent Stripe knows for the order's session: asked first.
+            details = simulate.locate(provider.value, settings, http, details, sample)
+            webhook = simulate.build_event(provider.value, settings, details, sample, endpoint, tag="sim")
+        except SimulationError as exc:
+            fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
         # Check our own work first when the provider is fully configured here: the edge app verifies and
         # parses with the same code, so a body that fails here would only fail there.
         configured = build_providers(settings, http)
@@ -305,9 +302,13 @@ def simulate_webhook(
             try:
                 checker.verify_webhook(webhook.headers, webhook.body)
                 event = checker.parse_webhook(webhook.headers, webhook.body, exponents=exponents)
+                event = simulate.bound_here(checker, event)  # a Stripe refund: where Stripe says it belongs
             except WebhookError as exc:
                 fail(f"the simulated webhook does not verify here: {exc}", as_json=as_json)
-            if event.status != status.value or not event.bound or event.order_id not in (None, order):
+            except SimulationError as exc:
+                fail(str(exc), as_json=as_json)
+            # The action the event stands for (a refund of all of it, for --status refunded).
+            if event.status != sample.status or not event.bound or event.order_id not in (None, order):
                 fail(
                     f"the simulated webhook parses as {event.status} for {event.order_id}",
                     as_json=as_json,
@@ -396,16 +397,30 @@ def trigger_webhook(
     descriptor = simulate.descriptor(provider.value)
     if list_events:
         rows = [
-            {"event": e.name, "maps_to": e.status, "sent_first": e.after, "simulate_status": e.simulates}
+            {
+                "event": e.name,
+                "maps_to": e.status,
+                "reaches": e.payment_status,
+                "sent_first": e.after,
+                # Bound only by asking the provider (a Stripe charge): for a paid order (--order) only.
+                "needs_order": e.located,
+                "simulate_status": e.simulates,
+            }
             for e in descriptor.sample_events
         ]
         render(
             as_json,
             rows,
             lambda: table(
-                ("event", "maps to", "fresh order: sent first", "simulate --status"),
+                ("event", "maps to", "payment becomes", "fresh order: sent first", "simulate --status"),
                 (
-                    (r["event"], r["maps_to"], r["sent_first"], r["maps_to"] if r["simulate_status"] else "")
+                    (
+                        r["event"],
+                        r["maps_to"],
+                        r["reaches"],
+                        "needs --order" if r["needs_order"] else r["sent_first"],
+                        r["reaches"] if r["simulate_status"] else "",
+                    )
                     for r in rows
                 ),
                 title=f"{descriptor.label} events thinbase maps",
@@ -443,6 +458,7 @@ def trigger_webhook(
             )
         trigger.require_signing(descriptor, chosen, settings, as_json)
         if order is None:
+            trigger.require_locatable(descriptor, chosen, as_json)
             payment = trigger.fresh_payment(db, descriptor)
             known: set[str] = set()
         else:
@@ -457,14 +473,17 @@ def trigger_webhook(
     base = (url or settings.supabase_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     endpoint = f"{base}/webhooks/{provider.value}"
     events = trigger.sequence(descriptor, chosen, fresh=order is None)
-    try:
-        webhooks = [
-            simulate.build_event(provider.value, settings, details, e, endpoint, tag="trg") for e in events
-        ]
-    except SimulationError as exc:
-        fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
 
     with httpx.Client(timeout=30) as http:
+        try:
+            # A Stripe charge names the PaymentIntent Stripe knows for the order's session: asked first.
+            details = simulate.locate(provider.value, settings, http, details, chosen)
+            webhooks = [
+                simulate.build_event(provider.value, settings, details, e, endpoint, tag="trg")
+                for e in events
+            ]
+        except SimulationError as exc:
+            fail(str(exc), code=ExitCode.USAGE, as_json=as_json)
         # As simulate: check our own work first where the provider is configured here too.
         checker = build_providers(settings, http).get(provider.value)
         keys = trigger.check_here(checker, events, webhooks, order_id, exponents, as_json=as_json)

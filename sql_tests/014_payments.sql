@@ -24,8 +24,12 @@ select has_index(
   'public', 'payments', 'payments_user_id_idx', array['user_id', 'created_at'], 'the user FK is indexed'
 );
 select has_index(
-  'public', 'payments', 'payments_one_open_checkout', array['user_id', 'plan_code', 'provider', 'currency'],
-  'one open checkout per user, plan, provider and currency'
+  'public', 'payments', 'payments_one_open_checkout',
+  array[
+    'COALESCE((user_id)::text, lower((buyer_email)::text))', 'purpose', 'COALESCE(plan_code, product_code)',
+    'provider', 'currency'
+  ],
+  'one open checkout per owner (user, else guest email), purpose, item, provider, currency (051: guests)'
 );
 select index_is_unique('public', 'payments', 'payments_one_open_checkout', 'that index is unique');
 select col_is_unique('public', 'payments', array['order_id'], 'order ids are unique');

@@ -45,7 +45,8 @@ insert into transition_case (id, before_status, event_status, outcome, after_sta
 -- One payment per case in its status before (no user: what a paid payment does for its user is 031's), and
 -- the case's event, as the edge app reports it.
 insert into public.payments (
-  plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at
+  plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at,
+  refunded_minor
 )
 select
   'PRO' as plan_code,
@@ -56,7 +57,8 @@ select
   'T030-' || c.id as order_id,
   now() + interval '1 day' as expires_at,
   case when c.before_status in ('paid', 'refunded') then now() - interval '1 day' end as paid_at,
-  case when c.before_status = 'refunded' then now() - interval '1 hour' end as refunded_at
+  case when c.before_status = 'refunded' then now() - interval '1 hour' end as refunded_at,
+  case when c.before_status = 'refunded' then 900 else 0 end as refunded_minor
 from transition_case as c;
 create temporary table transition_result (id integer primary key, outcome text, payment_status text)
 on commit drop;
@@ -113,9 +115,12 @@ select results_eq(
 );
 select is_empty(
   $$ select c.id from transition_case as c
-     where private.payment_transition(c.before_status, c.event_status)
-       is distinct from case when c.outcome = 'applied' then c.after_status end $$,
-  'private.payment_transition is that table: the new status, or null for stale or repeated events'
+     where private.payment_transition(
+         c.before_status, case when c.event_status = 'refunded' then 'refund' else c.event_status end,
+         case when c.before_status = 'refunded' then 900 else 0 end,
+         case when c.event_status = 'refunded' or c.before_status = 'refunded' then 900 else 0 end, 900
+       ) is distinct from case when c.outcome = 'applied' then c.after_status end $$,
+  'private.payment_transition agrees with that table (a full refund as apply_payment_event passes it)'
 );
 
 -- Events that are never applied -----------------------------------------------------------------------------

@@ -32,17 +32,18 @@ begin
   bob := (select tests.get_supabase_uid('ad-bob'));
   carol := (select tests.get_supabase_uid('ad-carol'));
   insert into public.payments (
-    user_id, plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at
+    user_id, plan_code, provider, status, amount_minor, currency, order_id, expires_at, paid_at, refunded_at,
+    refunded_minor
   ) values
-  (bob, 'PRO', 'stripe', 'pending', 5000, 'KWD', 'AD-B1', now() + interval '1 day', null, null),
-  (bob, 'PRO', 'stripe', 'pending', 900, 'USD', 'AD-B2', now() + interval '1 day', null, null),
-  (carol, 'PRO', 'doku', 'failed', 900, 'USD', 'AD-C1', now(), null, null),
-  (carol, 'PRO', 'doku', 'expired', 900, 'USD', 'AD-C2', now(), null, null),
+  (bob, 'PRO', 'stripe', 'pending', 5000, 'KWD', 'AD-B1', now() + interval '1 day', null, null, 0),
+  (bob, 'PRO', 'stripe', 'pending', 900, 'USD', 'AD-B2', now() + interval '1 day', null, null, 0),
+  (carol, 'PRO', 'doku', 'failed', 900, 'USD', 'AD-C1', now(), null, null, 0),
+  (carol, 'PRO', 'doku', 'expired', 900, 'USD', 'AD-C2', now(), null, null, 0),
   (
     carol, 'PRO', 'midtrans', 'paid', 7000, 'KWD', 'AD-C3', now() - interval '10 days',
-    now() - interval '10 days', null
+    now() - interval '10 days', null, 0
   ),
-  (carol, 'PRO', 'midtrans', 'refunded', 900, 'USD', 'AD-C4', now(), now(), now());
+  (carol, 'PRO', 'midtrans', 'refunded', 900, 'USD', 'AD-C4', now(), now(), now(), 900);
 end
 $$;
 select tests.authenticate_as_service_role();

@@ -57,7 +57,7 @@ SET default_table_access_method = heap;
 CREATE TABLE public.payments (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid,
-    plan_code text NOT NULL,
+    plan_code text,
     provider text NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
     amount_minor bigint NOT NULL,
@@ -73,12 +73,25 @@ CREATE TABLE public.payments (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    purpose text DEFAULT 'plan'::text NOT NULL,
+    product_code text,
+    buyer_email extensions.citext,
+    refunded_minor bigint DEFAULT 0 NOT NULL,
+    dispute_closed_at timestamp with time zone,
     CONSTRAINT payments_amount_positive CHECK ((amount_minor > 0)),
+    CONSTRAINT payments_buyer_email_shape CHECK (((buyer_email IS NULL) OR (((char_length((buyer_email)::text) >= 3) AND (char_length((buyer_email)::text) <= 320)) AND (strpos((buyer_email)::text, '@'::text) > 1)))),
+    CONSTRAINT payments_dispute_closed_paid CHECK (((dispute_closed_at IS NULL) OR (paid_at IS NOT NULL))),
     CONSTRAINT payments_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT payments_order_id_format CHECK ((order_id ~ '^[A-Za-z0-9._~-]{1,50}$'::text)),
-    CONSTRAINT payments_paid_at CHECK (((status <> ALL (ARRAY['paid'::text, 'refunded'::text])) OR (paid_at IS NOT NULL))),
-    CONSTRAINT payments_refunded_at CHECK (((status = 'refunded'::text) = (refunded_at IS NOT NULL))),
-    CONSTRAINT payments_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'failed'::text, 'expired'::text, 'refunded'::text])))
+    CONSTRAINT payments_paid_at CHECK (((status = ANY (ARRAY['pending'::text, 'failed'::text, 'expired'::text])) OR (paid_at IS NOT NULL))),
+    CONSTRAINT payments_partially_refunded_part CHECK (((status <> 'partially_refunded'::text) OR ((refunded_minor >= 1) AND (refunded_minor <= (amount_minor - 1))))),
+    CONSTRAINT payments_plan_code_purpose CHECK (((purpose = 'plan'::text) = (plan_code IS NOT NULL))),
+    CONSTRAINT payments_product_code_format CHECK (((product_code IS NULL) OR (product_code ~ '^[A-Za-z0-9._-]{1,64}$'::text))),
+    CONSTRAINT payments_refunded_all CHECK (((status = 'refunded'::text) = (refunded_minor = amount_minor))),
+    CONSTRAINT payments_refunded_at CHECK (((refunded_minor > 0) = (refunded_at IS NOT NULL))),
+    CONSTRAINT payments_refunded_minor_range CHECK (((refunded_minor >= 0) AND (refunded_minor <= amount_minor))),
+    CONSTRAINT payments_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'partially_refunded'::text, 'refunded'::text, 'disputed'::text, 'charged_back'::text, 'failed'::text, 'expired'::text]))),
+    CONSTRAINT payments_unpaid_nothing_refunded CHECK (((status <> ALL (ARRAY['pending'::text, 'failed'::text, 'expired'::text])) OR (refunded_minor = 0)))
 );
 
 
@@ -87,6 +100,41 @@ CREATE TABLE public.payments (
 --
 
 COMMENT ON TABLE public.payments IS 'Checkout attempts and their outcome; written only by RPCs';
+
+
+--
+-- Name: COLUMN payments.purpose; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.purpose IS 'What the payment buys (payment_purposes); decides its fulfilment';
+
+
+--
+-- Name: COLUMN payments.product_code; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.product_code IS 'The product an order payment buys; no foreign key until the store adds its products table';
+
+
+--
+-- Name: COLUMN payments.buyer_email; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.buyer_email IS 'Whom a guest payment belongs to (no user_id)';
+
+
+--
+-- Name: COLUMN payments.refunded_minor; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.refunded_minor IS 'The amount refunded so far, cumulative, in minor units of currency (0 .. amount_minor)';
+
+
+--
+-- Name: COLUMN payments.dispute_closed_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.dispute_closed_at IS 'When the payment''s latest dispute closed (won or lost); a dispute opening at or before it is stale';
 
 
 --
@@ -387,7 +435,7 @@ $$;
 -- Name: admin_payment_metrics(); Type: FUNCTION; Schema: private; Owner: -
 --
 
-CREATE FUNCTION private.admin_payment_metrics() RETURNS TABLE(payments_total bigint, pending bigint, paid bigint, failed bigint, expired bigint, refunded bigint, revenue_minor_by_currency jsonb, paying_subscribers bigint)
+CREATE FUNCTION private.admin_payment_metrics() RETURNS TABLE(payments_total bigint, pending bigint, paid bigint, failed bigint, expired bigint, refunded bigint, revenue_minor_by_currency jsonb, paying_subscribers bigint, partially_refunded bigint, disputed bigint, charged_back bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -404,11 +452,14 @@ begin
     coalesce((
       select pg_catalog.jsonb_object_agg(x.currency, x.total)
       from (
-        select q.currency, sum(q.amount_minor) as total from public.payments as q
-        where q.status = 'paid' group by q.currency
+        select q.currency, sum(q.amount_minor - q.refunded_minor) as total from public.payments as q
+        where q.status in ('paid', 'partially_refunded') group by q.currency
       ) as x
     ), '{}'::jsonb),
-    (select count(*) from public.subscriptions as s where s.funded_by_payment_id is not null and s.status = 'active')
+    (select count(*) from public.subscriptions as s where s.funded_by_payment_id is not null and s.status = 'active'),
+    count(*) filter (where p.status = 'partially_refunded'),
+    count(*) filter (where p.status = 'disputed'),
+    count(*) filter (where p.status = 'charged_back')
   from public.payments as p;
 end;
 $$;
@@ -454,9 +505,10 @@ declare
 begin
   perform private.require_admin();
   return query
-  select (p.paid_at at time zone 'UTC')::date, p.currency, sum(p.amount_minor)::bigint, count(*)
+  select (p.paid_at at time zone 'UTC')::date, p.currency, sum(p.amount_minor - p.refunded_minor)::bigint, count(*)
   from public.payments as p
-  where p.status = 'paid' and p.paid_at >= pg_catalog.now() - pg_catalog.make_interval(days => span)
+  where p.status in ('paid', 'partially_refunded')
+    and p.paid_at >= pg_catalog.now() - pg_catalog.make_interval(days => span)
   group by 1, 2
   order by 1, 2;
 end;
@@ -843,8 +895,8 @@ begin
 
   select p.* into result
   from public.payments as p
-  where p.user_id = uid and p.plan_code = chosen_plan.code and p.provider = chosen_provider
-    and p.currency = chosen_currency and p.status = 'pending';
+  where p.user_id = uid and p.purpose = 'plan' and p.plan_code = chosen_plan.code
+    and p.provider = chosen_provider and p.currency = chosen_currency and p.status = 'pending';
   if found then
     return result;
   end if;
@@ -862,18 +914,21 @@ begin
   end if;
 
   insert into public.payments as p (
-    user_id, plan_code, provider, status, amount_minor, currency, order_id, expires_at
+    user_id, purpose, plan_code, provider, status, amount_minor, currency, order_id, expires_at
   ) values (
-    uid, chosen_plan.code, chosen_provider, 'pending', price, chosen_currency, private.new_order_id(),
+    uid, 'plan', chosen_plan.code, chosen_provider, 'pending', price, chosen_currency, private.new_order_id(),
     pg_catalog.now() + settings.payment_expiry
   )
-  on conflict (user_id, plan_code, provider, currency) where status = 'pending' do nothing
+  on conflict (
+    (coalesce(user_id::text, lower(buyer_email::text))), purpose, (coalesce(plan_code, product_code)), provider,
+    currency
+  ) where status = 'pending' do nothing
   returning p.* into result;
   if not found then
     select p.* into strict result
     from public.payments as p
-    where p.user_id = uid and p.plan_code = chosen_plan.code and p.provider = chosen_provider
-      and p.currency = chosen_currency and p.status = 'pending';
+    where p.user_id = uid and p.purpose = 'plan' and p.plan_code = chosen_plan.code
+      and p.provider = chosen_provider and p.currency = chosen_currency and p.status = 'pending';
   end if;
   return result;
 end;
@@ -986,6 +1041,43 @@ CREATE FUNCTION private.effective_plan(uid uuid) RETURNS public.plans
       where s.user_id = uid and s.status in ('active', 'past_due')),
     (private.current_settings()).default_plan
   )
+$$;
+
+
+--
+-- Name: fulfil_plan_payment(public.payments, text, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.fulfil_plan_payment(payment public.payments, previous_status text, happened timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if payment.status = 'paid' and previous_status in ('pending', 'failed', 'expired') then
+    if payment.user_id is not null then
+      perform private.activate_paid_plan(payment, happened);
+    end if;
+  elsif payment.status in ('refunded', 'charged_back') then
+    -- All the money went back: the plan it funded ends now, as a refund always did.
+    perform private.revert_refunded_plan(payment, happened);
+  elsif payment.status = 'disputed' then
+    -- Held until the dispute closes: past due, which the billing cycle does not lapse while the payment that
+    -- funds the period is disputed (20261204006040_billing_cycle_disputes).
+    update public.subscriptions as s
+    set status = 'past_due', past_due_since = happened
+    where s.user_id = payment.user_id and s.funded_by_payment_id = payment.id and s.status = 'active';
+  elsif previous_status = 'disputed' then
+    -- A won dispute: active again while the period lasts; past due from its end, as the billing cycle would
+    -- have made it, when it ended meanwhile.
+    update public.subscriptions as s
+    set status = case when s.current_period_end is null or s.current_period_end > happened
+          then 'active' else 'past_due' end,
+        past_due_since = case when s.current_period_end is null or s.current_period_end > happened
+          then null else s.current_period_end end
+    where s.user_id = payment.user_id and s.funded_by_payment_id = payment.id and s.status = 'past_due';
+  end if;
+  -- partially_refunded from paid or partially_refunded: the plan stays (the behaviour change above).
+end;
 $$;
 
 
@@ -1422,28 +1514,46 @@ $$;
 
 
 --
--- Name: payment_transition(text, text); Type: FUNCTION; Schema: private; Owner: -
+-- Name: payment_transition(text, text, bigint, bigint, bigint); Type: FUNCTION; Schema: private; Owner: -
 --
 
-CREATE FUNCTION private.payment_transition(payment_status text, event_status text) RETURNS text
+CREATE FUNCTION private.payment_transition(payment_status text, event_status text, refunded_before bigint, refunded_after bigint, amount_minor bigint) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $$
 begin
-  return (
-    select t.next_status
-    from (
-      values
-      ('pending', 'paid', 'paid'),
-      -- Money that arrived after all is never dropped.
-      ('failed', 'paid', 'paid'),
-      ('expired', 'paid', 'paid'),
-      ('pending', 'failed', 'failed'),
-      ('pending', 'expired', 'expired'),
-      ('paid', 'refunded', 'refunded')
-    ) as t (from_status, event_status, next_status)
-    where t.from_status = payment_transition.payment_status and t.event_status = payment_transition.event_status
-  );
+  case event_status
+    when 'paid' then
+      if payment_status in ('pending', 'failed', 'expired') then
+        return 'paid';
+      end if;
+    when 'failed', 'expired' then
+      if payment_status = 'pending' then
+        return event_status;
+      end if;
+    when 'refund' then
+      if payment_status in ('paid', 'partially_refunded', 'disputed') and refunded_after > refunded_before then
+        if refunded_after = amount_minor then
+          return 'refunded';
+        end if;
+        return case when payment_status = 'disputed' then 'disputed' else 'partially_refunded' end;
+      end if;
+    when 'dispute_opened' then
+      if payment_status in ('paid', 'partially_refunded') then
+        return 'disputed';
+      end if;
+    when 'dispute_won' then
+      if payment_status = 'disputed' then
+        return case when refunded_before > 0 then 'partially_refunded' else 'paid' end;
+      end if;
+    when 'dispute_lost' then
+      if payment_status in ('paid', 'partially_refunded', 'disputed') then
+        return 'charged_back';
+      end if;
+    else
+      null;
+  end case;
+  return null;
 end;
 $$;
 
@@ -1824,6 +1934,10 @@ begin
         cancel_at_period_end = false,
         funded_by_payment_id = null
     where s.status = 'past_due' and s.past_due_since + pg_catalog.make_interval(days => settings.grace_days) <= at
+      -- A period held by an open dispute (20261204006020) waits for the dispute's outcome.
+      and not exists (
+        select 1 from public.payments as p where p.id = s.funded_by_payment_id and p.status = 'disputed'
+      )
     returning s.user_id
   )
   select 'subscription_grace_ended', l.user_id::text, 'past_due', 'active:' || settings.default_plan
@@ -2148,7 +2262,7 @@ $$;
 -- Name: admin_payment_metrics(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.admin_payment_metrics() RETURNS TABLE(payments_total bigint, pending bigint, paid bigint, failed bigint, expired bigint, refunded bigint, revenue_minor_by_currency jsonb, paying_subscribers bigint)
+CREATE FUNCTION public.admin_payment_metrics() RETURNS TABLE(payments_total bigint, pending bigint, paid bigint, failed bigint, expired bigint, refunded bigint, revenue_minor_by_currency jsonb, paying_subscribers bigint, partially_refunded bigint, disputed bigint, charged_back bigint)
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select * from private.admin_payment_metrics() $$;
@@ -2210,15 +2324,21 @@ CREATE FUNCTION public.apply_payment_event(provider text, event_key text, event_
 #variable_conflict use_variable
 declare
   payment public.payments;
+  previous_status text;
   happened timestamptz := least(coalesce(occurred_at, pg_catalog.now()), pg_catalog.now());
+  action text := case when status = 'refunded' then 'refund' else status end;
+  refunded_after bigint;
   next_status text;
   verdict text;
   reason text;
   existing private.webhook_events;
 begin
-  if status is null or status not in ('pending', 'paid', 'failed', 'expired', 'refunded') then
+  if status is null or status not in (
+    'pending', 'paid', 'failed', 'expired', 'refund', 'refunded', 'dispute_opened', 'dispute_won', 'dispute_lost'
+  ) then
     raise exception using errcode = '22023', message = 'invalid_argument',
-      detail = 'status must be pending, paid, failed, expired or refunded';
+      detail = 'status must be pending, paid, failed, expired, refund, refunded, dispute_opened, dispute_won '
+        'or dispute_lost';
   end if;
   if provider is null or event_key is null or event_type is null or btrim(event_key) = '' then
     raise exception using errcode = '22023', message = 'invalid_argument',
@@ -2239,9 +2359,7 @@ begin
     select p.* into payment from public.payments as p where p.order_id = apply_payment_event.order_id
     for update;
   end if;
-  -- An unknown provider is refused before anything is written. A payment of the event's provider proves it
-  -- known (payments.provider references the table), which spares the usual path a query; the outer test is
-  -- a simple expression, evaluated without the executor.
+  -- An unknown provider is refused before anything is written (see 20261204001010).
   if payment.provider is distinct from provider then
     if not exists (select 1 from public.payment_providers as pp where pp.code = provider) then
       raise exception using errcode = '22023', message = 'invalid_argument',
@@ -2249,8 +2367,23 @@ begin
     end if;
   end if;
 
-  -- Decide, without writing anything yet.
-  next_status := private.payment_transition(payment.status, status);
+  -- Decide, without writing anything yet. `refunded` (as sent before) refunds the whole amount.
+  refunded_after := case
+    when status = 'refunded' then payment.amount_minor
+    when action = 'refund' then greatest(payment.refunded_minor, amount_minor)
+    else payment.refunded_minor
+  end;
+  next_status := private.payment_transition(
+    payment.status, action, payment.refunded_minor, refunded_after, payment.amount_minor
+  );
+  -- Disputes out of order (see the header): a dispute that closed before its opening arrived is recorded and
+  -- leaves the payment as it is; the opening of a dispute that has closed since is stale.
+  if action = 'dispute_won' and next_status is null and payment.dispute_closed_at is null
+    and payment.status in ('paid', 'partially_refunded') then
+    next_status := payment.status;
+  elsif action = 'dispute_opened' and happened <= payment.dispute_closed_at then
+    next_status := null;
+  end if;
   if payment.id is null then
     verdict := 'ignored';
     reason := 'unknown_order';
@@ -2274,11 +2407,22 @@ begin
     verdict := 'failed';
     reason := format('amount_mismatch: expected %s %s, got %s %s',
       payment.amount_minor, payment.currency, amount_minor, currency);
+  elsif status = 'refund' and (amount_minor is null or amount_minor < 0 or amount_minor > payment.amount_minor
+    or (currency is not null and upper(currency) <> payment.currency)) then
+    verdict := 'failed';
+    reason := format('refund_mismatch: %s %s refunded in all, of a payment of %s %s',
+      coalesce(amount_minor::text, 'an unknown amount'), coalesce(currency, payment.currency),
+      payment.amount_minor, payment.currency);
+  elsif status = 'paid' and next_status is not null and payment.purpose <> 'plan' then
+    -- Nothing may be granted silently: see the header. Replayable once the purpose's fulfilment exists.
+    verdict := 'failed';
+    reason := format('fulfilment_unavailable: %s payments have no fulfilment yet', payment.purpose);
   elsif next_status is not null then
     verdict := 'processed';
   else
     verdict := 'ignored';
-    reason := format('stale_or_repeated: payment is %s, event says %s', payment.status, status);
+    reason := format('stale_or_repeated: payment is %s, event says %s', payment.status,
+      case when status = 'refund' then format('refund of %s in all', amount_minor) else status end);
   end if;
 
   -- Record the event, or find that it is already recorded.
@@ -2323,18 +2467,21 @@ begin
     return;
   end if;
 
-  -- The event is ours: apply it. Paid starts or extends the plan; a refund reverts the plan it funded.
+  -- The event is ours: apply it, then run the purpose's fulfilment.
   if verdict = 'processed' then
+    previous_status := payment.status;
     update public.payments as p
     set status = next_status,
-        paid_at = case when next_status = 'paid' then happened else p.paid_at end,
-        refunded_at = case when next_status = 'refunded' then happened else p.refunded_at end
+        paid_at = case when next_status = 'paid' and previous_status in ('pending', 'failed', 'expired')
+          then happened else p.paid_at end,
+        refunded_minor = refunded_after,
+        refunded_at = case when refunded_after > p.refunded_minor then happened else p.refunded_at end,
+        dispute_closed_at = case when action in ('dispute_won', 'dispute_lost')
+          then greatest(p.dispute_closed_at, happened) else p.dispute_closed_at end
     where p.id = payment.id
     returning p.* into payment;
-    if next_status = 'paid' and payment.user_id is not null then
-      perform private.activate_paid_plan(payment, happened);
-    elsif next_status = 'refunded' then
-      perform private.revert_refunded_plan(payment, happened);
+    if payment.purpose = 'plan' then
+      perform private.fulfil_plan_payment(payment, previous_status, happened);
     end if;
   end if;
   outcome := case verdict when 'processed' then 'applied' else verdict end;
@@ -3213,6 +3360,25 @@ COMMENT ON COLUMN public.payment_providers.checkout IS 'Offered for checkout (cr
 
 
 --
+-- Name: payment_purposes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payment_purposes (
+    code text NOT NULL,
+    name text NOT NULL,
+    CONSTRAINT payment_purposes_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{0,31}$'::text)),
+    CONSTRAINT payment_purposes_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))
+);
+
+
+--
+-- Name: TABLE payment_purposes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payment_purposes IS 'What a payment buys: a plan period, a store order, a wallet top-up; apply_payment_event fulfils by purpose';
+
+
+--
 -- Name: plan_prices; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3385,6 +3551,14 @@ ALTER TABLE ONLY public.payment_providers
 
 
 --
+-- Name: payment_purposes payment_purposes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_purposes
+    ADD CONSTRAINT payment_purposes_pkey PRIMARY KEY (code);
+
+
+--
 -- Name: payments payments_order_id_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3551,7 +3725,7 @@ CREATE INDEX payments_currency_idx ON public.payments USING btree (currency);
 -- Name: payments_one_open_checkout; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX payments_one_open_checkout ON public.payments USING btree (user_id, plan_code, provider, currency) WHERE (status = 'pending'::text);
+CREATE UNIQUE INDEX payments_one_open_checkout ON public.payments USING btree (COALESCE((user_id)::text, lower((buyer_email)::text)), purpose, COALESCE(plan_code, product_code), provider, currency) WHERE (status = 'pending'::text);
 
 
 --
@@ -3573,6 +3747,13 @@ CREATE INDEX payments_provider_idx ON public.payments USING btree (provider);
 --
 
 CREATE UNIQUE INDEX payments_provider_reference ON public.payments USING btree (provider, provider_payment_id) WHERE (provider_payment_id IS NOT NULL);
+
+
+--
+-- Name: payments_purpose_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_purpose_idx ON public.payments USING btree (purpose);
 
 
 --
@@ -3802,6 +3983,14 @@ ALTER TABLE ONLY public.payments
 
 
 --
+-- Name: payments payments_purpose_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_purpose_fkey FOREIGN KEY (purpose) REFERENCES public.payment_purposes(code);
+
+
+--
 -- Name: payments payments_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3970,6 +4159,19 @@ CREATE POLICY payment_providers_select_anon ON public.payment_providers FOR SELE
 --
 
 CREATE POLICY payment_providers_select_authenticated ON public.payment_providers FOR SELECT TO authenticated USING (true);
+
+
+--
+-- Name: payment_purposes; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payment_purposes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_purposes payment_purposes_select_authenticated; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY payment_purposes_select_authenticated ON public.payment_purposes FOR SELECT TO authenticated USING (true);
 
 
 --

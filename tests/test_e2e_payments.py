@@ -29,6 +29,7 @@ MIDTRANS_SERVER_KEY = "SB-Mid-server-e2e"
 
 @pytest.fixture(scope="module")
 def stripe_fake() -> Iterator[StripeFake]:
+    # It answers the session search Stripe's `locate` asks: a refund (a charge event) is bound through it.
     with StripeFake(secret_key=STRIPE_SECRET_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
         yield fake
 

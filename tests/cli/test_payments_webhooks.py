@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -13,10 +13,12 @@ import pytest
 
 from tests.cli.conftest import Checkout, apply_event, data, error, flat, run, superuser_sql
 from tests.conftest import serve_edge
+from tests.providers.support import checkout_request
 from thinbase.cli import simulate
+from thinbase.db import Caller
 from thinbase.db.psycopg_adapter import PsycopgDatabase
 from thinbase.errors import SimulationError
-from thinbase.fakes.payments import MidtransFake
+from thinbase.fakes.payments import MidtransFake, StripeFake
 from thinbase.functions.payments.providers.registry import build_providers
 from thinbase.local.stack import LocalStack
 from thinbase.settings import load_settings
@@ -300,6 +302,8 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
         currency,
         EXPONENTS[currency],
         REFERENCE.get(provider),
+        # The PaymentIntent Stripe knows for the session, which `simulate.locate` asks Stripe for first.
+        "pi_test_known" if provider == "stripe" else None,
     )
     url = f"http://edge.test/webhooks/{provider}"
     if (provider, status) in UNSUPPORTED:
@@ -311,13 +315,30 @@ def test_simulated_webhooks_verify_and_parse_with_the_providers_own_code(provide
         checker = build_providers(settings, http)[provider]
         checker.verify_webhook(webhook.headers, webhook.body)
         event = checker.parse_webhook(webhook.headers, webhook.body, exponents=EXPONENTS)
-    assert (event.status, event.currency) == (status, currency)
-    # Bound to the payment by our order id, or by the provider reference its checkout stored.
-    assert event.order_id == order.order_id or (
-        event.order_id is None and event.provider_reference == order.provider_reference
-    )
-    assert event.provider_reference in (None, order.provider_reference)
+    # A full refund is reported as a refund of all of it (DOKU's status inquiry says REFUNDED as before).
+    expected = "refund" if status == "refunded" and provider != "doku" else status
+    assert (event.status, event.currency) == (expected, currency)
+    assert simulate.simulated(provider, status).status == expected  # what simulate's self-check compares
+    if provider == "stripe" and status == "refunded":
+        # A charge names the session's PaymentIntent as Stripe knows it; the webhook route binds it by
+        # asking Stripe which session it belongs to (Stripe's `locate`).
+        assert (event.order_id, event.provider_reference) == (None, None)
+        assert event.locate_reference == order.locate_reference
+    else:
+        # Bound to the payment by our order id, or by the provider reference its checkout stored.
+        assert event.order_id == order.order_id or (
+            event.order_id is None and event.provider_reference == order.provider_reference
+        )
+        assert event.provider_reference in (None, order.provider_reference)
     assert event.amount_minor == order.amount_minor
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[StripeFake]:
+    """Stripe's API for the CLI and the edge app: sessions, and the session search `locate` asks."""
+    env = PROVIDER_ENV["stripe"]
+    with StripeFake(secret_key=env["STRIPE_SECRET_KEY"], webhook_secret=env["STRIPE_WEBHOOK_SECRET"]) as fake:
+        yield fake
 
 
 def test_simulate_refuses_a_razorpay_order_without_its_razorpay_order() -> None:
@@ -345,10 +366,32 @@ def test_simulate_needs_the_secret(stack: LocalStack) -> None:
 
 @pytest.mark.parametrize("provider", ["stripe", "doku"])
 def test_simulate_posts_a_signed_webhook_to_a_running_edge_app(
-    stack: LocalStack, checkout: Callable[..., Checkout], provider: str
+    stack: LocalStack,
+    db: PsycopgDatabase,
+    checkout: Callable[..., Checkout],
+    stripe_api: StripeFake,
+    provider: str,
 ) -> None:
     bought = checkout(provider, CURRENCY[provider] if provider != "stripe" else "USD")
     env = PROVIDER_ENV[provider]
+    if provider == "stripe":
+        # A Stripe refund names the PaymentIntent of the order's Checkout Session, which simulate asks Stripe
+        # for and the edge app binds by asking Stripe: a session at the fake, paid there.
+        env = {**env, "STRIPE_BASE_URL": stripe_api.url}
+        with httpx.Client() as http:
+            session = build_providers(load_settings(env=env), http)["stripe"].create_checkout(
+                checkout_request(order_id=bought.order_id, idempotency_key=bought.order_id)
+            )
+        db.rpc(
+            "attach_checkout",
+            {"payment_id": bought.payment["id"], "provider_payment_id": session.provider_payment_id},
+            caller=Caller.service(),
+        )
+        # Unpaid, the session has no PaymentIntent: simulate says so and sends nothing.
+        args = ("webhooks", "simulate", "stripe", "--order", bought.order_id, "--status", "refunded")
+        unpaid = error(run(*args, "--url", "http://127.0.0.1:9", "--json", env=env), 2)
+        assert f"charge.refunded for {bought.order_id} cannot be located" in unpaid["message"]
+        stripe_api.set_status(bought.order_id, "complete")
     with serve_edge(stack, **env) as edge:
         result = data(
             run(

@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -43,11 +44,14 @@ def test_every_provider_lists_its_events_once_and_one_per_simulated_status() -> 
     for name, descriptor in PROVIDERS.items():
         names = [event.name for event in descriptor.sample_events]
         assert len(names) == len(set(names)), name
-        simulated = [event.status for event in descriptor.sample_events if event.simulates]
+        simulated = [event.payment_status for event in descriptor.sample_events if event.simulates]
         assert len(simulated) == len(set(simulated)), name
+        assert set(simulated) <= set(simulate.STATUSES), name
         for event in descriptor.sample_events:
-            if event.after is not None:  # what a fresh order gets first is itself listed, and pays it
-                assert descriptor.sample_event(event.after).status == "paid", (name, event.name)
+            if event.after is not None:  # what a fresh order gets first is itself listed, and pays it first
+                chain = trigger.sequence(descriptor, event, fresh=True)
+                assert [e.status for e in chain[:1]] == ["paid"], (name, event.name)
+                assert all(e.after is None for e in chain[:1]), (name, event.name)
 
 
 # Event types and statuses the providers document (reference/providers.md), whether we map them or not: each
@@ -60,6 +64,8 @@ DOCUMENTED_STRIPE = (
     "charge.refunded",
     "charge.succeeded",
     "charge.dispute.created",
+    "charge.dispute.closed",
+    "charge.dispute.updated",
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
 )
@@ -87,9 +93,25 @@ DOCUMENTED_RAZORPAY = (
     "refund.processed",
     "refund.failed",
     "payment.dispute.created",
+    "payment.dispute.won",
+    "payment.dispute.lost",
+    "payment.dispute.closed",
+    "payment.dispute.under_review",
+    "payment.dispute.action_required",
     "subscription.charged",
 )
 DOCUMENTED_LEMONSQUEEZY_ORDER = ("pending", "failed", "paid", "refunded", "partial_refund", "fraudulent")
+# A Stripe dispute's and a Razorpay dispute's statuses (charge.dispute.closed, payment.dispute.closed).
+DOCUMENTED_STRIPE_DISPUTE = (
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+)
+DOCUMENTED_RAZORPAY_DISPUTE = ("open", "under_review", "won", "lost", "closed")
 
 
 def offered(provider: str) -> set[tuple[str, str | None]]:
@@ -97,9 +119,18 @@ def offered(provider: str) -> set[tuple[str, str | None]]:
 
 
 def test_every_event_type_the_normalizers_map_is_offered() -> None:
+    closed_disputes = {
+        ("charge.dispute.closed", s)
+        for s in DOCUMENTED_STRIPE_DISPUTE
+        if stripe.normalize_status("charge.dispute.closed", {"status": s})
+    }
+    # A refund of a part is one more sample of charge.refunded (amount_refunded below the amount).
     assert {
         (t, None) for t in DOCUMENTED_STRIPE if stripe.normalize_status(t, {"payment_status": "paid"})
-    } | {("checkout.session.completed", "unpaid")} == offered("stripe")
+    } | {
+        ("checkout.session.completed", "unpaid"),
+        ("charge.refunded", "partial"),
+    } | closed_disputes == offered("stripe")
     mapped_midtrans = {(t, None) for t in DOCUMENTED_MIDTRANS if midtrans.normalize_status(t, "accept")}
     capture_variants = {
         ("capture", f) for f in ("challenge", "deny") if midtrans.normalize_status("capture", f)
@@ -110,18 +141,28 @@ def test_every_event_type_the_normalizers_map_is_offered() -> None:
         for s in ("SUCCESS", "PENDING", "REDIRECT", "TIMEOUT", "FAILED", "EXPIRED", "REFUNDED")
         if doku.normalize_status(s)
     } == offered("doku")
-    assert {(t, None) for t in DOCUMENTED_RAZORPAY if razorpay.normalize_status(t)} == offered("razorpay")
+    closed = {
+        ("payment.dispute.closed", s)
+        for s in DOCUMENTED_RAZORPAY_DISPUTE
+        if razorpay.normalize_status("payment.dispute.closed", {"status": s})
+    }
+    assert {(t, None) for t in DOCUMENTED_RAZORPAY if razorpay.normalize_status(t)} | closed == offered(
+        "razorpay"
+    )
     order_created = {
         ("order_created", None if s == "paid" else s)
         for s in DOCUMENTED_LEMONSQUEEZY_ORDER
         if lemonsqueezy.normalize_status("order_created", s)
     }
-    assert order_created | {("order_refunded", None)} == offered("lemonsqueezy")
+    order_refunded = {("order_refunded", None), ("order_refunded", "partial_refund")}
+    assert order_created | order_refunded == offered("lemonsqueezy")
 
 
 def sample_order(provider: str, reference: str | None = "ref_trg_test") -> simulate.Order:
     currency = PROVIDERS[provider].sample_currency
-    return simulate.Order("TB-20261204-TRIGGERED01", 74900, currency, EXPONENTS[currency], reference)
+    order = simulate.Order("TB-20261204-TRIGGERED01", 74900, currency, EXPONENTS[currency], reference)
+    # The PaymentIntent Stripe would name for the session (what `simulate.locate` asks Stripe for).
+    return replace(order, locate_reference="pi_test_known") if provider == "stripe" else order
 
 
 @pytest.mark.parametrize(("provider", "event"), CASES, ids=CASE_IDS)
@@ -134,10 +175,16 @@ def test_each_event_verifies_and_parses_to_what_it_maps_to(provider: str, event:
         checker.verify_webhook(webhook.headers, webhook.body)
         parsed = checker.parse_webhook(webhook.headers, webhook.body, exponents=EXPONENTS)
     assert (parsed.event_type, parsed.status, parsed.currency) == (event.type, event.status, order.currency)
-    assert parsed.order_id == order.order_id or parsed.provider_reference == order.provider_reference
+    if event.located:  # names the PaymentIntent Stripe knows for the order's session, which `locate` binds
+        assert (parsed.order_id, parsed.provider_reference) == (None, None)
+        assert parsed.locate_reference == order.locate_reference
+    else:
+        assert parsed.order_id == order.order_id or parsed.provider_reference == order.provider_reference
     assert parsed.amount_minor is not None
-    if event.status == "paid":
+    if event.status == "paid" or event.payment_status == "refunded":
         assert parsed.amount_minor == order.amount_minor
+    if event.payment_status == "partially_refunded":  # cumulative, a part of it
+        assert 0 < parsed.amount_minor < order.amount_minor
     if provider == "stripe":  # Stripe's own SDK takes what we signed
         secret = PROVIDER_ENV["stripe"]["STRIPE_WEBHOOK_SECRET"]
         sdk_event = stripe_sdk.Webhook.construct_event(
@@ -190,7 +237,7 @@ def test_a_fresh_order_gets_what_its_event_needs_first() -> None:
 class ScriptedMidtrans(MidtransFake):
     """Midtrans whose status API knows every order of the local stack: it reports the next transaction
     status of `script`, which the test sets to what Midtrans would hold after the notifications it sends
-    (the edge app applies Midtrans' paid and refunded only as its status API confirms them)."""
+    (the edge app applies Midtrans' paid, refund and chargeback only as its status API confirms them)."""
 
     def __init__(self, server_key: str, stack: LocalStack) -> None:
         super().__init__(server_key)
@@ -204,8 +251,11 @@ class ScriptedMidtrans(MidtransFake):
                 self.stack, "select amount_minor from public.payments where order_id = %s", (match.group(1),)
             )
             if rows:
-                gross = f"{Decimal(rows[0]['amount_minor']).scaleb(-2):.2f}"
-                self.set_status(match.group(1), self.script.pop(0), gross_amount=gross)
+                amount = int(rows[0]["amount_minor"])
+                status, fields = self.script.pop(0), {"gross_amount": f"{Decimal(amount).scaleb(-2):.2f}"}
+                if status == "partial_refund":  # what the sample refunds: half of it, in all
+                    fields["refund_amount"] = f"{Decimal(amount // 2).scaleb(-2):.2f}"
+                self.set_status(match.group(1), status, **fields)
         return super().handle(request)
 
 
@@ -238,9 +288,18 @@ def test_trigger_for_a_fresh_order_reaches_what_the_event_maps_to(
     event: SampleEvent,
 ) -> None:
     descriptor = PROVIDERS[provider]
+    if event.located:
+        # A Stripe charge or dispute names a PaymentIntent, bound only by asking Stripe; a fresh order's
+        # session is made up, so Stripe knows none: refused plainly before an order is made (paid on the
+        # fake's page, an order's refund goes through: tests/fakes/test_payment_checkout.py).
+        refused = error(trigger_run(edge_app, provider, event.name), 2)
+        assert refused["message"].startswith(f"{event.name} cannot be sent for a fresh order")
+        assert "--order" in refused["hint"]
+        return
     chain = trigger.sequence(descriptor, event, fresh=True)
-    confirmed = provider == "midtrans" and event.status in ("paid", "refunded")
-    midtrans_api.script = [e.type for e in chain if e.status in ("paid", "refunded")] if confirmed else []
+    confirm = {"paid", "refund", "dispute_lost"}  # what Midtrans' notifications cannot prove
+    confirmed = provider == "midtrans" and event.status in confirm
+    midtrans_api.script = [e.type for e in chain if e.status in confirm] if confirmed else []
     result = data(trigger_run(edge_app, provider, event.name))
     assert midtrans_api.script == []  # every paid and refund was confirmed through the status API
     assert (result["fresh_order"], result["event"]) == (True, event.name)
@@ -249,7 +308,7 @@ def test_trigger_for_a_fresh_order_reaches_what_the_event_maps_to(
     assert result["sent"][-1]["response"]["outcome"] == (
         "ignored" if event.status == "pending" else "applied"
     )
-    assert result["payment_status"] == event.status == payment_status(stack, result["order_id"])
+    assert result["payment_status"] == event.payment_status == payment_status(stack, result["order_id"])
     assert [(e["event_type"], e["status"]) for e in result["ledger"]] == [
         (e.type, "ignored" if e.status == "pending" else "processed") for e in chain
     ]
@@ -412,13 +471,36 @@ def test_trigger_lists_the_events() -> None:
     ]
     assert {
         "event": "order_refunded",
-        "maps_to": "refunded",
+        "maps_to": "refund",
+        "reaches": "refunded",
         "sent_first": "order_created",
+        "needs_order": False,
         "simulate_status": True,
+    } in listed
+    assert {
+        "event": "order_refunded:partial_refund",
+        "maps_to": "refund",
+        "reaches": "partially_refunded",
+        "sent_first": "order_created",
+        "needs_order": False,
+        "simulate_status": False,
     } in listed
     table = run("webhooks", "trigger", "midtrans", "--list")
     assert table.exit_code == 0
     assert "capture:challenge" in table.stdout
+    # Stripe's charge and dispute events are sent for an order paid at Stripe, never a fresh one.
+    stripe_listed = {e["event"]: e for e in data(run("webhooks", "trigger", "stripe", "--list", "--json"))}
+    assert stripe_listed["charge.dispute.closed:lost"] == {
+        "event": "charge.dispute.closed:lost",
+        "maps_to": "dispute_lost",
+        "reaches": "charged_back",
+        "sent_first": "charge.dispute.created",
+        "needs_order": True,
+        "simulate_status": False,
+    }
+    assert not stripe_listed["checkout.session.completed"]["needs_order"]
+    stripe_table = run("webhooks", "trigger", "stripe", "--list")
+    assert "needs --order" in flat(stripe_table.stdout)
 
 
 def test_trigger_says_why_midtrans_paid_was_not_applied(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.cli.conftest import data, error, run
 from tests.conftest import EdgeServer, User, serve_edge
 from tests.fakes.relay import Relay
 from thinbase.fakes.payments import FAKES, SETTINGS, FakeProvider, LemonSqueezyFake, StripeFake, build_fake
@@ -206,6 +207,38 @@ def test_pay_on_the_fake_checkout_page_activates_the_plan(
         )
     assert status is not None
     assert status.status == "paid"
+
+
+def test_a_stripe_checkout_paid_on_the_page_is_refunded_through_trigger(
+    stack: LocalStack, shop: EdgeServer, fakes: dict[str, FakeProvider], make_user: Callable[..., User]
+) -> None:
+    """Paid on the fake's page, the session has a PaymentIntent the fake knows: `webhooks trigger` asks for
+    it, its refunds name it, and the edge app binds them through the fake's session search (`locate`). A
+    refund of a part keeps the plan; the rest refunds all of it and ends the plan."""
+    fake, user = fakes["stripe"], make_user("refunded")
+    with httpx.Client(timeout=30) as client:
+        checkout = start_checkout(client, shop, user, "stripe")
+        assert client.post(page_of(fake, checkout), data={"action": "pay"}).status_code == 303
+    assert (payment(stack, checkout["payment_id"])["plan_code"]) == "PRO"
+    env = {**SECRETS, "STRIPE_BASE_URL": fake.url}
+    args = ("webhooks", "trigger", "stripe", "--order", checkout["order_id"], "--url", shop.url, "--json")
+    partial = data(run(*args[:3], "charge.refunded:partial", *args[3:], env=env))
+    assert [(s["event"], s["maps_to"], s["response"]["outcome"]) for s in partial["sent"]] == [
+        ("charge.refunded:partial", "refund", "applied")
+    ]
+    assert partial["payment_status"] == "partially_refunded"
+    assert partial["ledger"][0]["status"] == "processed"
+    row = payment(stack, checkout["payment_id"])
+    assert (row["status"], row["plan_code"]) == ("partially_refunded", "PRO")
+    full = data(run(*args[:3], "charge.refunded", *args[3:], env=env))
+    assert full["payment_status"] == "refunded"
+    assert payment(stack, checkout["payment_id"])["plan_code"] == "FREE"
+    # An order whose session Stripe gave no PaymentIntent (never paid): said plainly, nothing sent.
+    with httpx.Client(timeout=30) as client:
+        unpaid = start_checkout(client, shop, make_user("unpaid"), "stripe")
+    refused = error(run(*args[:3], "charge.refunded", "--order", unpaid["order_id"], *args[5:], env=env), 2)
+    assert f"charge.refunded for {unpaid['order_id']} cannot be located" in refused["message"]
+    assert payment(stack, unpaid["payment_id"])["status"] == "pending"
 
 
 @pytest.mark.parametrize("provider", PROVIDER_NAMES)

@@ -119,11 +119,11 @@ def test_no_timestamp_window(http: httpx.Client) -> None:
         ("order_created", "pending", "pending"),
         ("order_created", "failed", "failed"),
         ("order_created", "fraudulent", "failed"),
-        ("order_created", "refunded", "refunded"),
-        ("order_created", "partial_refund", "refunded"),
+        ("order_created", "refunded", "refund"),
+        ("order_created", "partial_refund", "refund"),
         ("order_created", "new_status", None),
-        ("order_refunded", "refunded", "refunded"),
-        ("order_refunded", "partial_refund", "refunded"),
+        ("order_refunded", "refunded", "refund"),
+        ("order_refunded", "partial_refund", "refund"),
         ("subscription_created", "active", None),
         ("subscription_payment_success", "paid", None),
         ("license_key_created", None, None),
@@ -160,11 +160,29 @@ def test_refund_has_its_own_key(http: httpx.Client) -> None:
     )
     assert refunded.event_key == "order_refunded:5001:2026-11-23T07:00:00.000000Z"
     assert refunded.event_key != created.event_key
-    assert refunded.status == "refunded"
+    assert refunded.status == "refund"
     assert refunded.amount_minor == 900
     assert refunded.occurred_at == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
     # A redelivery carries the same body, so the same key.
     assert p.parse_webhook({}, order_body(), exponents=EXPONENTS).event_key == created.event_key
+
+
+def test_partial_refunds_carry_the_cumulative_amount_under_their_own_keys(http: httpx.Client) -> None:
+    """Lemon Squeezy's refunded_amount is the order's total refunded so far; each refund updates the order,
+    so a second partial refund is a new event (its updated_at), carrying the new total."""
+    p = provider(http)
+    first, second = (
+        p.parse_webhook(
+            {},
+            order_body("order_refunded", status="partial_refund", refunded_amount=amount, updated_at=at),
+            exponents=EXPONENTS,
+        )
+        for amount, at in ((300, "2026-11-23T07:00:00.000000Z"), (500, "2026-11-24T07:00:00.000000Z"))
+    )
+    assert (first.status, first.amount_minor) == ("refund", 300)
+    assert (second.status, second.amount_minor) == ("refund", 500)
+    assert first.event_key != second.event_key
+    assert (first.order_id, first.currency) == ("TB-LS-1", "USD")
 
 
 def test_event_name_from_the_header_when_meta_lacks_it(http: httpx.Client) -> None:
@@ -314,5 +332,5 @@ def test_webhooks_from_the_fake(http: httpx.Client, lemonsqueezy_fake: LemonSque
     headers, body = lemonsqueezy_fake.webhook("order_refunded", request.order_id)
     p.verify_webhook(headers, body)
     refunded = p.parse_webhook(headers, body, exponents=EXPONENTS)
-    assert refunded.status == "refunded"
+    assert (refunded.status, refunded.amount_minor) == ("refund", 900)
     assert refunded.event_key != paid.event_key

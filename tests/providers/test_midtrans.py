@@ -188,10 +188,10 @@ def test_a_body_the_database_cannot_hold_is_unreadable(http: httpx.Client, body:
         ("cancel", None, "failed"),
         ("failure", None, "failed"),
         ("expire", None, "expired"),
-        ("refund", None, "refunded"),
-        ("partial_refund", None, "refunded"),
-        ("chargeback", None, "refunded"),
-        ("partial_chargeback", None, "refunded"),
+        ("refund", None, "refund"),
+        ("partial_refund", None, "refund"),
+        ("chargeback", None, "dispute_lost"),
+        ("partial_chargeback", None, "dispute_lost"),
         ("something_new", None, None),
         (None, None, None),
     ],
@@ -222,8 +222,43 @@ def test_event_key_is_stable_and_changes_with_the_state(http: httpx.Client) -> N
     refund = p.parse_webhook({}, doc_notification(transaction_status="refund"), exponents=EXPONENTS)
     assert first.event_key == again.event_key
     assert refund.event_key != first.event_key
-    assert refund.status == "refunded"
+    assert refund.status == "refund"
+    assert refund.amount_minor == 10_000_000  # a full refund without refund_amount: all of gross_amount
     assert refund.occurred_at is None  # a refund happens when it is reported, not at transaction_time
+
+
+def signed_notification(**overrides: str) -> bytes:
+    """A notification signed as Midtrans signs it (order_id + status_code + gross_amount + server key)."""
+    body = json.loads(doc_notification(**overrides))
+    fields = (body["order_id"], body["status_code"], body["gross_amount"])
+    body["signature_key"] = signature_key(*fields, DOC_KEY)
+    return json.dumps(body).encode()
+
+
+def test_partial_refunds_carry_the_cumulative_refund_amount(http: httpx.Client) -> None:
+    p = MidtransProvider(DOC_KEY, "", False, None, http)
+    events = []
+    for refunded in ("30000.00", "50000.00"):
+        body = signed_notification(transaction_status="partial_refund", refund_amount=refunded)
+        p.verify_webhook({}, body)
+        events.append(p.parse_webhook({}, body, exponents=EXPONENTS))
+    first, second = events
+    assert (first.status, first.amount_minor, second.amount_minor) == ("refund", 3_000_000, 5_000_000)
+    assert first.event_key != second.event_key  # the second partial refund is not a redelivery
+    assert first.event_key.endswith(":30000.00")
+    # Without refund_amount a partial refund has no amount (SQL records it failed, never guesses).
+    bare = p.parse_webhook({}, signed_notification(transaction_status="partial_refund"), exponents=EXPONENTS)
+    assert (bare.status, bare.amount_minor) == ("refund", None)
+
+
+@pytest.mark.parametrize("transaction_status", ["chargeback", "partial_chargeback"])
+def test_a_chargeback_is_a_lost_dispute(http: httpx.Client, transaction_status: str) -> None:
+    p = MidtransProvider(DOC_KEY, "", False, None, http)
+    body = signed_notification(transaction_status=transaction_status)
+    p.verify_webhook({}, body)
+    event = p.parse_webhook({}, body, exponents=EXPONENTS)
+    assert (event.status, event.order_id, event.occurred_at) == ("dispute_lost", "1111", None)
+    assert event.status in p.confirm_statuses  # applied only as the status API confirms it
 
 
 def test_unknown_status_is_ignored_not_refused(http: httpx.Client) -> None:
@@ -266,8 +301,8 @@ def test_status_code_that_fits_the_status_is_parsed(
     assert provider(http).parse_webhook({}, body, exponents=EXPONENTS).status is not None
 
 
-def test_paid_and_refunded_are_confirmed_with_the_status_api(http: httpx.Client) -> None:
-    assert provider(http).confirm_statuses == frozenset({"paid", "refunded"})
+def test_paid_refund_and_chargeback_are_confirmed_with_the_status_api(http: httpx.Client) -> None:
+    assert provider(http).confirm_statuses == frozenset({"paid", "refund", "dispute_lost"})
 
 
 def test_unknown_currency_gives_no_amount(http: httpx.Client) -> None:

@@ -192,12 +192,17 @@ def test_no_timestamp_window(http: httpx.Client) -> None:
         ("payment.captured", "paid"),
         ("order.paid", "paid"),
         ("payment.failed", "failed"),
-        ("refund.processed", "refunded"),
-        ("payment.refunded", "refunded"),
+        ("refund.processed", "refund"),
+        ("payment.refunded", "refund"),
         ("payment.authorized", None),
         ("refund.created", None),
         ("refund.failed", None),
-        ("payment.dispute.created", None),
+        ("payment.dispute.created", "dispute_opened"),
+        ("payment.dispute.won", "dispute_won"),
+        ("payment.dispute.lost", "dispute_lost"),
+        ("payment.dispute.under_review", None),
+        ("payment.dispute.action_required", None),
+        ("payment.dispute.closed", None),  # without a dispute entity saying won or lost
         ("subscription.charged", None),
     ],
 )
@@ -334,7 +339,7 @@ def test_status_without_attempts_is_none(http: httpx.Client, razorpay_fake: Razo
         (["failed"], "failed"),
         (["failed", "captured"], "paid"),
         (["authorized"], "pending"),
-        (["captured", "refunded"], "refunded"),
+        (["captured", "refunded"], "refund"),
         (["failed", "failed"], "failed"),
     ],
 )
@@ -356,15 +361,17 @@ def test_status_summarizes_attempts(
     assert by_id.amount_minor == 74_900
 
 
-def test_partial_refund_counts_as_refunded(http: httpx.Client, razorpay_fake: RazorpayFake) -> None:
+def test_partial_refund_is_a_refund_of_the_cumulative_amount(
+    http: httpx.Client, razorpay_fake: RazorpayFake
+) -> None:
     p = provider(http, razorpay_fake)
     request = checkout_request(amount_minor=74_900, currency="INR")
     p.create_checkout(request)
     razorpay_fake.set_status(request.order_id, "captured", refund_status="partial", amount_refunded=10_000)
     event = p.fetch_status(request.order_id, None, amount_exponent=2)
     assert event is not None
-    assert event.status == "refunded"
-    assert event.amount_minor == 10_000
+    assert (event.status, event.amount_minor) == ("refund", 10_000)
+    assert event.event_key.endswith(":10000")  # each cumulative amount is its own state
 
 
 @pytest.mark.parametrize(
@@ -373,7 +380,7 @@ def test_partial_refund_counts_as_refunded(http: httpx.Client, razorpay_fake: Ra
         ("payment.captured", "captured", "paid", 74_900),
         ("order.paid", "captured", "paid", 74_900),
         ("payment.failed", "failed", "failed", 74_900),
-        ("refund.processed", "refunded", "refunded", 74_900),
+        ("refund.processed", "refunded", "refund", 74_900),
     ],
 )
 def test_webhooks_from_the_fake(
@@ -408,3 +415,88 @@ def test_payment_notes_never_bind_an_event(http: httpx.Client, razorpay_fake: Ra
     assert event.status == "paid"
     assert (event.order_id, event.provider_reference) == (None, created.provider_payment_id)
     assert event.client_order_id == "TB-20261122-SOMEONEELSE"
+
+
+def dispute_body(event: str, dispute_status: str, *, amount_refunded: int = 0) -> bytes:
+    """A Razorpay dispute event as its webhooks send one: the dispute and the disputed payment."""
+    payment = {
+        "id": "pay_disputed1",
+        "entity": "payment",
+        "amount": 74_900,
+        "currency": "INR",
+        "status": "captured",
+        "order_id": "order_disputed1",
+        "amount_refunded": amount_refunded,
+        "notes": {"order_id": "TB-RZ-1"},
+    }
+    dispute = {
+        "id": "disp_1",
+        "entity": "dispute",
+        "payment_id": "pay_disputed1",
+        "amount": 74_900,
+        "currency": "INR",
+        "amount_deducted": 74_900 if dispute_status == "lost" else 0,
+        "reason_code": "chargeback",
+        "status": dispute_status,
+        "phase": "chargeback",
+    }
+    return json.dumps(
+        {
+            "entity": "event",
+            "account_id": "acc_test",
+            "event": event,
+            "contains": ["payment", "dispute"],
+            "payload": {"payment": {"entity": payment}, "dispute": {"entity": dispute}},
+            "created_at": 1_700_000_000,
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("event_name", "dispute_status", "expected"),
+    [
+        ("payment.dispute.created", "open", "dispute_opened"),
+        ("payment.dispute.won", "won", "dispute_won"),
+        ("payment.dispute.lost", "lost", "dispute_lost"),
+        ("payment.dispute.closed", "won", "dispute_won"),
+        ("payment.dispute.closed", "lost", "dispute_lost"),
+        ("payment.dispute.closed", "closed", None),
+        ("payment.dispute.under_review", "under_review", None),
+    ],
+)
+def test_disputes(http: httpx.Client, event_name: str, dispute_status: str, expected: str | None) -> None:
+    body = dispute_body(event_name, dispute_status)
+    signature = hex_hmac(WEBHOOK_SECRET, body)
+    assert sdk_accepts(body, signature, WEBHOOK_SECRET)
+    p = provider(http)
+    p.verify_webhook({"X-Razorpay-Signature": signature}, body)
+    event = p.parse_webhook(
+        {"X-Razorpay-Signature": signature, "X-Razorpay-Event-Id": "evt_d1"}, body, exponents=EXPONENTS
+    )
+    assert (event.status, event.event_key) == (expected, "evt_d1")
+    # Bound like any payment event: by the Razorpay order our server created, never by the notes.
+    assert (event.provider_reference, event.order_id, event.client_order_id) == (
+        "order_disputed1",
+        None,
+        "TB-RZ-1",
+    )
+
+
+def test_a_refund_carries_the_payments_cumulative_amount(http: httpx.Client) -> None:
+    """refund.processed names one refund (its `amount`); the payment's amount_refunded is the total so far,
+    which is what apply_payment_event takes."""
+    body = json.loads(dispute_body("refund.processed", "open", amount_refunded=30_000))
+    body["payload"] = {
+        "payment": body["payload"]["payment"],
+        "refund": {"entity": {"id": "rfnd_2", "entity": "refund", "amount": 20_000, "currency": "INR"}},
+    }
+    raw = json.dumps(body).encode()
+    p = provider(http)
+    p.verify_webhook({"X-Razorpay-Signature": hex_hmac(WEBHOOK_SECRET, raw)}, raw)
+    event = p.parse_webhook({}, raw, exponents=EXPONENTS)
+    assert (event.status, event.amount_minor, event.currency) == ("refund", 30_000, "INR")
+    assert event.event_key == "refund.processed:rfnd_2:1700000000"  # no event id header: the refund's id
+    # Without the payment entity there is no cumulative amount: none is guessed from the one refund.
+    del body["payload"]["payment"]
+    alone = p.parse_webhook({}, json.dumps(body).encode(), exponents=EXPONENTS)
+    assert (alone.status, alone.amount_minor) == ("refund", None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +15,9 @@ import httpx
 import pytest
 import stripe as stripe_sdk
 
+from tests.conftest import EdgeServer, serve_edge
 from tests.providers.support import EXPONENTS, checkout_request
+from tests.test_e2e_payments import RETURN_URL, post_webhook, signup, subscription
 from thinbase.errors import (
     ProviderError,
     ProviderTimeout,
@@ -30,6 +34,7 @@ from thinbase.functions.payments.providers.stripe import (
     stripe_exponent,
     to_stripe_amount,
 )
+from thinbase.local.stack import LocalStack
 
 SECRET = "whsec_test_secret"
 API_KEY = "sk_test_fake"  # what the stripe_fake fixture accepts
@@ -43,6 +48,13 @@ SDK_DUMMY_PAYLOAD = (
 )
 UNUSED_HTTP = httpx.Client()  # verification never calls out; one client for the generated cases
 SDK_DUMMY_V1 = "3bfab77baf5f7b6991a46c9b53b6547d7afc56148b10468fcad9f35c1992ffbd"
+
+
+@pytest.fixture
+def stripe_fake() -> Iterator[StripeFake]:
+    """The fake, which answers the session search `locate` asks."""
+    with StripeFake(secret_key=API_KEY, webhook_secret=SECRET) as fake:
+        yield fake
 
 
 def provider(
@@ -227,11 +239,18 @@ def test_header_name_is_case_insensitive(http: httpx.Client) -> None:
         ("checkout.session.async_payment_succeeded", {}, "paid"),
         ("checkout.session.async_payment_failed", {}, "failed"),
         ("checkout.session.expired", {}, "expired"),
-        ("charge.refunded", {"amount": 900, "amount_refunded": 900}, "refunded"),
-        ("charge.refunded", {"amount": 900, "amount_refunded": 100}, "refunded"),
+        ("charge.refunded", {"amount": 900, "amount_refunded": 900}, "refund"),
+        ("charge.refunded", {"amount": 900, "amount_refunded": 100}, "refund"),
         ("invoice.paid", {}, None),
         ("customer.subscription.updated", {}, None),
-        ("charge.dispute.created", {}, None),
+        ("charge.dispute.created", {"status": "needs_response"}, "dispute_opened"),
+        ("charge.dispute.created", {"status": "warning_needs_response"}, "dispute_opened"),
+        ("charge.dispute.closed", {"status": "won"}, "dispute_won"),
+        ("charge.dispute.closed", {"status": "warning_closed"}, "dispute_won"),
+        ("charge.dispute.closed", {"status": "lost"}, "dispute_lost"),
+        ("charge.dispute.closed", {"status": "under_review"}, None),
+        ("charge.dispute.updated", {"status": "under_review"}, None),
+        ("charge.dispute.funds_withdrawn", {"status": "needs_response"}, None),
     ],
 )
 def test_normalize_status(event_type: str, obj: dict[str, Any], expected: str | None) -> None:
@@ -262,18 +281,37 @@ def test_parse_completed_session(http: httpx.Client) -> None:
     assert event.occurred_at == datetime.fromtimestamp(T, UTC)
 
 
-def test_parse_refunded_charge_maps_by_metadata(http: httpx.Client) -> None:
+def test_a_refunded_charge_is_bound_only_by_locating_it(http: httpx.Client) -> None:
+    """A charge's metadata names an order, but nothing binds the event until `locate` (the security rule)."""
     charge = {
         "id": "ch_1",
         "metadata": {"order_id": "TB-2"},
+        "payment_intent": "pi_1",
         "amount": 5120,
-        "amount_refunded": 5120,
+        "amount_refunded": 2560,
         "currency": "kwd",
     }
     event = provider(http).parse_webhook({}, event_body("charge.refunded", charge), exponents=EXPONENTS)
-    assert event.order_id == "TB-2"
-    assert event.status == "refunded"
-    assert event.amount_minor == 5120
+    assert (event.order_id, event.provider_reference, event.bound) == (None, None, False)
+    assert event.locate_reference == "pi_1"
+    assert (event.status, event.amount_minor, event.currency) == ("refund", 2560, "KWD")  # cumulative
+
+
+def test_a_dispute_names_its_payment_intent(http: httpx.Client) -> None:
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "charge": "ch_1",
+        "payment_intent": {"id": "pi_2", "object": "payment_intent"},  # expanded, as the API may send it
+        "amount": 900,
+        "currency": "usd",
+        "status": "lost",
+    }
+    event = provider(http).parse_webhook(
+        {}, event_body("charge.dispute.closed", dispute, "evt_d"), exponents=EXPONENTS
+    )
+    assert (event.status, event.locate_reference, event.bound) == ("dispute_lost", "pi_2", False)
+    assert (event.event_key, event.amount_minor, event.currency) == ("evt_d", 900, "USD")
 
 
 def test_unhandled_type_is_ignored(http: httpx.Client) -> None:
@@ -481,8 +519,8 @@ def test_status_of_an_unknown_session(http: httpx.Client, stripe_fake: StripeFak
     [
         ("open", {}, "pending"),
         ("complete", {}, "paid"),
-        ("complete", {"refunded": True}, "refunded"),
-        ("complete", {"amount_refunded": 100}, "refunded"),
+        ("complete", {"refunded": True}, "refund"),
+        ("complete", {"amount_refunded": 100}, "refund"),
         ("complete", {"payment_status": "unpaid", "intent_status": "processing"}, "pending"),
         ("complete", {"payment_status": "unpaid", "intent_status": "requires_payment_method"}, "failed"),
         ("expired", {}, "expired"),
@@ -500,8 +538,14 @@ def test_status_lookup(
     assert event is not None
     assert event.status == expected
     assert event.order_id == request.order_id
-    assert event.amount_minor == 900
-    assert event.event_key == f"status:{session_id}:{expected}"
+    refunded = 900 if fields.get("refunded") else fields.get("amount_refunded")
+    assert event.amount_minor == (refunded if expected == "refund" else 900)  # a refund's is cumulative
+    key = (
+        f"status:{session_id}:refund:{refunded}"
+        if expected == "refund"
+        else f"status:{session_id}:{expected}"
+    )
+    assert event.event_key == key
     sent = stripe_fake.requests[-1]
     assert sent.query["expand[]"] == ["payment_intent.latest_charge"]
 
@@ -510,12 +554,144 @@ def test_webhooks_from_the_fake(http: httpx.Client, stripe_fake: StripeFake) -> 
     p = provider(http, stripe_fake)
     request = checkout_request(amount_minor=3_250, currency="KWD", exponent=3)
     p.create_checkout(request)
-    for event_type, expected in (("checkout.session.completed", "paid"), ("charge.refunded", "refunded")):
-        stripe_fake.set_status(request.order_id, "complete", refunded=expected == "refunded")
+    for event_type, expected in (("checkout.session.completed", "paid"), ("charge.refunded", "refund")):
+        stripe_fake.set_status(request.order_id, "complete", refunded=expected == "refund")
         headers, body = stripe_fake.event(event_type, request.order_id)
         p.verify_webhook(headers, body)
         event = p.parse_webhook(headers, body, exponents=EXPONENTS)
         assert event.status == expected
+        if expected == "refund":  # a charge is bound through Stripe's answer, not its metadata
+            located = p.locate(event)
+            assert located is not None
+            event = located
         assert event.order_id == request.order_id
         assert event.amount_minor == 3_250
         assert event.currency == "KWD"
+
+
+# refunds and disputes through the webhook route: bound by locating the PaymentIntent ------------------------
+
+DISPUTE_SECRET = "whsec_dispute_secret"
+
+
+@pytest.fixture(scope="module")
+def dispute_fake() -> Iterator[StripeFake]:
+    with StripeFake(secret_key="sk_test_disputes", webhook_secret=DISPUTE_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def dispute_shop(stack: LocalStack, dispute_fake: StripeFake) -> Iterator[EdgeServer]:
+    with serve_edge(
+        stack,
+        PAYMENT_PROVIDER="stripe",
+        ALLOWED_RETURN_URLS=RETURN_URL,
+        STRIPE_SECRET_KEY="sk_test_disputes",
+        STRIPE_WEBHOOK_SECRET=DISPUTE_SECRET,
+        STRIPE_BASE_URL=dispute_fake.url,
+    ) as server:
+        yield server
+
+
+def charge_event(
+    fake: StripeFake, order_id: str, event_type: str, **dispute: Any
+) -> tuple[dict[str, str], bytes]:
+    """A signed charge.* event of the order's charge: the charge itself, or a dispute of it."""
+    if not event_type.startswith("charge.dispute."):
+        return fake.event(event_type, order_id)
+    charge = fake.session_for(order_id)["payment_intent"]["latest_charge"]
+    obj = {
+        "id": f"dp_{charge['id'][3:]}",
+        "object": "dispute",
+        "charge": charge["id"],
+        "payment_intent": charge["payment_intent"],
+        "amount": charge["amount"],
+        "currency": charge["currency"],
+        "metadata": {},
+        "reason": "fraudulent",
+    } | dispute
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    ).encode()
+    return {"Content-Type": "application/json", "Stripe-Signature": stripe_header(DISPUTE_SECRET, body)}, body
+
+
+def test_refunds_and_disputes_through_the_webhook(
+    stack: LocalStack, dispute_shop: EdgeServer, dispute_fake: StripeFake
+) -> None:
+    user = signup()
+    auth = {"Authorization": f"Bearer {user['access_token']}"}
+    with httpx.Client(base_url=dispute_shop.url, timeout=30) as client:
+        checkout = client.post(
+            "/payments/checkout", json={"plan": "PRO", "currency": "USD"}, headers=auth
+        ).json()
+        order_id = checkout["order_id"]
+        dispute_fake.set_status(order_id, "complete")
+        paid = post_webhook(client, "stripe", dispute_fake.event("checkout.session.completed", order_id))
+        assert paid.json()["payment_status"] == "paid"
+
+        def send(event_type: str, **dispute: Any) -> dict[str, Any]:
+            answer = post_webhook(
+                client, "stripe", charge_event(dispute_fake, order_id, event_type, **dispute)
+            )
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            return body
+
+        # A partial refund keeps the plan; a second one adds up (Stripe's amount_refunded is cumulative).
+        dispute_fake.set_status(order_id, "complete", amount_refunded=300)
+        assert send("charge.refunded")["payment_status"] == "partially_refunded"
+        located = dispute_fake.requests[-1]
+        assert (located.path, located.query["payment_intent"]) == (
+            "/v1/checkout/sessions",
+            [f"pi_{dispute_fake.session_for(order_id)['id'][3:]}"],
+        )
+        assert subscription(stack, user["id"])["plan_code"] == "PRO"
+
+        # Stripe cannot be asked which session the dispute's PaymentIntent belongs to: 503, it redelivers.
+        opened = charge_event(dispute_fake, order_id, "charge.dispute.created", status="needs_response")
+        dispute_fake.fail_next(500)
+        refused = post_webhook(client, "stripe", opened)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "provider_unavailable"
+        assert post_webhook(client, "stripe", opened).json()["payment_status"] == "disputed"
+        held = subscription(stack, user["id"])
+        assert (held["plan_code"], held["status"]) == ("PRO", "past_due")
+
+        assert send("charge.dispute.closed", status="won")["payment_status"] == "partially_refunded"
+        assert subscription(stack, user["id"])["status"] == "active"
+
+        dispute_fake.set_status(order_id, "complete", amount_refunded=900)
+        assert send("charge.refunded")["payment_status"] == "refunded"
+        assert subscription(stack, user["id"])["plan_code"] == "FREE"
+
+        # A charge of a PaymentIntent that no session of ours has: recorded, ignored, never applied.
+        stranger = json.loads(charge_event(dispute_fake, order_id, "charge.refunded")[1])
+        stranger_id = f"evt_stranger_{uuid.uuid4().hex[:12]}"
+        stranger["id"], stranger["data"]["object"]["payment_intent"] = stranger_id, "pi_not_ours"
+        body = json.dumps(stranger).encode()
+        answer = client.post(
+            "/webhooks/stripe",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": stripe_header(DISPUTE_SECRET, body),
+            },
+        )
+        assert answer.json()["outcome"] == "ignored"
+    with stack.superuser_connection() as conn:
+        row = conn.execute(
+            "select status, last_error from private.webhook_events "
+            "where provider = 'stripe' and event_key = %s",
+            (stranger_id,),
+        ).fetchone()
+    assert row == {
+        "status": "ignored",
+        "last_error": "unlocated: the provider knows no checkout of ours for it",
+    }

@@ -61,14 +61,20 @@ def statements(sql: str) -> list[str]:
 
 
 def later_privilege_statements() -> list[str]:
-    """The GRANT and REVOKE statements of the migrations after 20261122005200, in order."""
+    """The GRANT and REVOKE statements of the migrations after 20261122005200, in order; without those on a
+    function that a later `drop function` removed (on an older project they ran while it existed, and the
+    drop took them with it; replayed on today's schema they would name a function that is gone)."""
     later = sorted(path for path in MIGRATIONS.glob("*.sql") if path.name > MIGRATION.name)
-    return [
-        statement
-        for path in later
-        for statement in statements(path.read_text())
-        if re.match(r"(grant|revoke)\s", statement, re.IGNORECASE)
-    ]
+    kept: list[str] = []
+    for path in later:
+        for statement in statements(path.read_text()):
+            dropped = re.match(r"drop\s+function\s+([\w.]+\([^)]*\))", statement, re.IGNORECASE)
+            if dropped:
+                gone = re.sub(r"\s+", "", dropped.group(1)).lower()
+                kept = [earlier for earlier in kept if gone not in re.sub(r"\s+", "", earlier).lower()]
+            elif re.match(r"(grant|revoke)\s", statement, re.IGNORECASE):
+                kept.append(statement)
+    return kept
 
 
 def differences(current: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """POST /webhooks/{provider}: signed payment events, at least once and in any order.
 
 Order of work: cap the body (1 MiB), verify the signature over the raw bytes (before any database work),
-normalize, confirm with the provider's status API what the signature does not cover (a provider's
-`confirm_statuses`: Midtrans' paid and refunded), then one call to apply_payment_event, which claims the
-event in the ledger and applies it in a single transaction. Answers:
+normalize, bind an event that names only the provider's own object (a Stripe charge or dispute names a
+PaymentIntent) through the provider's API (`Locating.locate`), confirm with the provider's status API what
+the signature does not cover (a provider's `confirm_statuses`: Midtrans' paid, refund and chargeback), then
+one call to apply_payment_event, which claims the event in the ledger and applies it in a single
+transaction. Answers:
   200  applied, duplicate, ignored (including event types we do not handle: a 4xx would make providers
        disable the endpoint)
   400  malformed body          401  bad or missing signature          413  body too large
-  503  database or the provider's status API unreachable: the provider retries later and nothing is lost
+  503  database, or the provider's API (status, locate) unreachable: the provider retries, nothing is lost
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from thinbase.functions._shared.context import call_rpc
 from thinbase.functions._shared.http import read_body
 from thinbase.functions._shared.state import app_state
 from thinbase.functions.payments.providers._payload import check_event
-from thinbase.functions.payments.providers.base import PaymentEvent, Provider
+from thinbase.functions.payments.providers.base import Locating, PaymentEvent, Provider
 
 log = logging.getLogger("thinbase.webhooks")
 
@@ -75,6 +77,19 @@ async def _confirmed(
     return answer if answer is not None and answer.status is not None else None
 
 
+async def _located(provider: Provider, event: PaymentEvent) -> PaymentEvent | None:
+    """The event bound to our checkout of the provider object it names; None when the provider knows no
+    checkout of ours for it. Raises 503 when the provider's API cannot be asked, so it redelivers."""
+    if not isinstance(provider, Locating):
+        return None
+    try:
+        located = await run_in_threadpool(provider.locate, event)
+    except ProviderError as exc:
+        log.warning("locating the event's payment failed: %s", exc, extra={"provider": provider.name})
+        raise ProviderUnconfirmed(str(exc), kind=exc.kind, service=provider.name) from exc
+    return located if located is not None and located.bound else None
+
+
 async def webhook(request: Request) -> JSONResponse:
     providers = app_state(request).providers
     provider = providers.get(request.path_params["provider"])
@@ -93,6 +108,14 @@ async def webhook(request: Request) -> JSONResponse:
         raise
 
     request.state.log_extra = {"provider": provider.name, "event_key": event.event_key}
+    if event.status is not None and not event.bound and event.locate_reference is not None:
+        located = await _located(provider, event)
+        if located is None:
+            outcome = await _record_unhandled(
+                request, provider, event, "unlocated: the provider knows no checkout of ours for it"
+            )
+            return JSONResponse({"received": True, "outcome": outcome})
+        event = located
     if event.status is None or not event.bound:
         outcome = await _record_unhandled(request, provider, event)
         return JSONResponse({"received": True, "outcome": outcome})

@@ -30,7 +30,9 @@ from thinbase.fakes.payments.signing import stripe_header
 
 
 class StripeFake(FakeProvider):
-    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key) and `GET /v1/checkout/sessions/{id}`."""
+    """`POST /v1/checkout/sessions` (form-encoded, Idempotency-Key), `GET /v1/checkout/sessions/{id}` and
+    `GET /v1/checkout/sessions?payment_intent=` (the search Stripe's `locate` makes). A session gets its
+    PaymentIntent (`pi_` + the session id's tail) once it completes: paid on the page or by `set_status`."""
 
     name = "stripe"
     label = "Stripe Checkout (fake)"
@@ -67,6 +69,8 @@ class StripeFake(FakeProvider):
             if key:
                 self._idempotency[key] = (request.body, session)
             return 200, session, {}
+        if request.method == "GET" and request.path == "/v1/checkout/sessions":
+            return 200, self._search(request), {}
         match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)", request.path)
         if request.method == "GET" and match:
             stored = self.sessions.get(match.group(1))
@@ -79,6 +83,28 @@ class StripeFake(FakeProvider):
                     answer["payment_intent"] = intent["id"]
             return 200, answer, {}
         raise BadRequest(404, "Unrecognized request URL", "resource_missing")
+
+    def _search(self, request: RecordedRequest) -> dict[str, Any]:
+        """`GET /v1/checkout/sessions?payment_intent=pi_…`: Stripe's session list filtered by PaymentIntent
+        (what Stripe's `locate` asks), newest first, `limit` 1 to 100 (default 10); the PaymentIntent
+        unexpanded, as a list answers it."""
+        raw_limit = request.query.get("limit", ["10"])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            raise BadRequest(400, "limit must be an integer between 1 and 100", "parameter_invalid")
+        wanted = request.query.get("payment_intent", [None])[0]
+        found = []
+        for session in reversed(list(self.sessions.values())):
+            intent = session["payment_intent"]
+            intent_id = intent["id"] if isinstance(intent, dict) else None
+            if wanted is None or intent_id == wanted:
+                found.append({**session, "payment_intent": intent_id})
+        limit = int(raw_limit)
+        return {
+            "object": "list",
+            "url": "/v1/checkout/sessions",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+        }
 
     def _create(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("mode") != "payment":

@@ -13,11 +13,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-# A payment's status, and what an event may report about it (apply_payment_event's `status`).
-PaymentStatus = Literal["pending", "paid", "failed", "expired", "refunded"]
+# A payment's status (payments.status): the one list every other list of payment statuses derives from (the
+# CLI's filters, reports).
+PaymentStatus = Literal[
+    "pending", "paid", "partially_refunded", "refunded", "disputed", "charged_back", "failed", "expired"
+]
 PAYMENT_STATUSES: tuple[PaymentStatus, ...] = get_args(PaymentStatus)
+
+# What an event reports (apply_payment_event's `status`): a normalized action, which SQL turns into the
+# payment's next status. `refund` carries the provider's cumulative refunded amount as `amount_minor`;
+# `refunded` (a full refund, whatever the amount) is what DOKU's status inquiry can say.
+EventStatus = Literal[
+    "pending",
+    "paid",
+    "failed",
+    "expired",
+    "refund",
+    "refunded",
+    "dispute_opened",
+    "dispute_won",
+    "dispute_lost",
+]
+EVENT_STATUSES: tuple[EventStatus, ...] = get_args(EventStatus)
 
 
 @dataclass(frozen=True)
@@ -70,13 +89,16 @@ class PaymentEvent:
     event_key: str
     event_type: str
     order_id: str | None
-    status: PaymentStatus | None
+    status: EventStatus | None
     amount_minor: int | None
     currency: str | None
     occurred_at: datetime | None
     payload: dict[str, Any] = field(repr=False)
     provider_reference: str | None = None
     client_order_id: str | None = None
+    # The provider's id of an object our server did not create (a Stripe PaymentIntent, which charges and
+    # disputes name): not a binding, only what the provider's API can map to one (`Locating.locate`).
+    locate_reference: str | None = None
 
     @property
     def bound(self) -> bool:
@@ -107,7 +129,7 @@ class Provider(Protocol):
     # Statuses a notification cannot prove, because its signature does not cover the fields that decide
     # them (Midtrans signs order_id, status_code and gross_amount, not transaction_status). The webhook
     # route applies such an event only as the provider's status API confirms it (`fetch_status`).
-    confirm_statuses: frozenset[PaymentStatus]
+    confirm_statuses: frozenset[EventStatus]
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
         """Open a checkout. Raises ProviderError (ProviderTimeout when the provider did not answer)."""
@@ -130,4 +152,15 @@ class Provider(Protocol):
 
         Raises WebhookPayloadError for a body we cannot read.
         """
+        ...
+
+
+@runtime_checkable
+class Locating(Protocol):
+    """A provider whose events may name only an object of its own (`PaymentEvent.locate_reference`)."""
+
+    def locate(self, event: PaymentEvent) -> PaymentEvent | None:
+        """The event bound to the checkout our server created for that object, asked of the provider's API;
+        None when the provider knows no checkout of ours for it. Raises ProviderError when it cannot be asked
+        (the webhook answers 503, so the provider redelivers)."""
         ...

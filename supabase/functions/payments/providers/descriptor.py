@@ -6,9 +6,15 @@ migration (its row in `public.payment_providers`) and its tests.
 
 Samples: each descriptor lists the webhooks its provider sends that our normalizer maps (`sample_events`), and
 one builder (`sample_webhook`) makes a signed, realistic body for any of them. `webhooks trigger` offers every
-listed event; `webhooks simulate --status S` sends the one event marked `simulates` for S. An event type a
-later feature handles (a dispute, a renewal) is one more `SampleEvent` line, plus a branch in the builder if
-its body differs.
+listed event; `webhooks simulate --status S` sends the one event marked `simulates` that brings a payment to
+S. An event type a later feature handles (a renewal) is one more `SampleEvent` line, plus a branch in the
+builder if its body differs.
+
+An event that names only an object of the provider's own (a Stripe charge or dispute names a PaymentIntent,
+which the edge app binds by asking Stripe: `Locating.locate`) needs that object as the provider knows it for
+the order's checkout: the descriptor's `sample_locate` asks the provider for it
+(`SampleOrder.locate_reference`) before such a sample is built, so the edge app can bind it; a made-up one
+could never be located.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import httpx
 from thinbase.errors import SimulationError
 from thinbase.settings import Settings
 
-from .base import PaymentStatus, Provider
+from .base import PAYMENT_STATUSES, EventStatus, PaymentStatus, Provider
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class SampleOrder:
     # The payment's provider reference (payments.provider_payment_id: a Stripe session, a Razorpay order),
     # which binds the provider's events to the payment; None before the checkout was created.
     provider_reference: str | None = None
+    # The provider's own object a `located` event names (a Stripe PaymentIntent), as the provider knows it
+    # for this order's checkout (`ProviderDescriptor.sample_locate`); None: not asked.
+    locate_reference: str | None = None
 
     @property
     def major(self) -> Decimal:
@@ -58,14 +67,36 @@ class SampleEvent:
     """One webhook the provider sends that our normalizer maps to `status`."""
 
     type: str  # the provider's event type (Stripe `charge.refunded`, Midtrans `settlement`, DOKU `SUCCESS`)
-    status: PaymentStatus  # what the normalizer makes of it
-    # Where one type maps to several statuses by a field of the body (Stripe payment_status, Midtrans
-    # fraud_status, a Lemon Squeezy order's status): that field's value; None for the usual one.
+    status: EventStatus  # what the normalizer makes of it: the normalized action (`refund`, `dispute_lost`)
+    # Where one type maps to several outcomes by a field of the body (Stripe payment_status or a dispute's
+    # status, Midtrans fraud_status, a Lemon Squeezy order's status), that field's value; for a refund in part
+    # of a provider whose refund events look alike, `partial`. None for the usual one.
     variant: str | None = None
-    # For a fresh order, the event sent first (by name): a refund is only applied to a paid payment.
+    # For a fresh order, the event sent first (by name): a refund is only applied to a paid payment, a closed
+    # dispute to a disputed one.
     after: str | None = None
-    # What `webhooks simulate --status <status>` sends: at most one event per status and provider.
+    # What `webhooks simulate --status <reaches>` sends: at most one event per status and provider.
     simulates: bool = False
+    # The payment's status once the event is applied after its `after` chain (a refund of all of it:
+    # refunded; of a part: partially_refunded); None where that is `status` itself (paid, failed ...).
+    reaches: PaymentStatus | None = None
+    # Whether the event names only the provider's own object, which the edge app binds by asking the
+    # provider (a Stripe charge or dispute; see the module docstring).
+    located: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reaches is None and self.status not in PAYMENT_STATUSES:
+            raise ValueError(f"{self.name}: say which payment status {self.status!r} reaches")
+
+    @property
+    def payment_status(self) -> PaymentStatus:
+        """The payment's status after this event (see `reaches`)."""
+        if self.reaches is not None:
+            return self.reaches
+        for status in PAYMENT_STATUSES:  # checked in __post_init__
+            if status == self.status:
+                return status
+        raise AssertionError(self.status)
 
     @property
     def name(self) -> str:
@@ -100,6 +131,11 @@ class ProviderDescriptor:
     # session, a Razorpay order), made up for a fresh order of `webhooks trigger`; None where the
     # provider's events bind by our order id alone.
     sample_reference: Callable[[SampleTag], str] | None = None
+    # For `located` events: (the provider built from the settings, the order) -> the provider's object the
+    # event must name for the edge app to bind it to the order's checkout (Stripe: the PaymentIntent of the
+    # order's Checkout Session, asked of Stripe), or None when the provider knows none (a made-up or unpaid
+    # session). Raises ProviderError when the provider cannot be asked.
+    sample_locate: Callable[[Provider, SampleOrder], str | None] | None = None
     # A warning about a configured provider that will still fail (doctor): (detail, hint), or None.
     warning: Callable[[Settings], tuple[str, str] | None] = lambda settings: None
 
@@ -120,7 +156,7 @@ class ProviderDescriptor:
         """What `webhooks simulate --status` sends for `status`; SimulationError if the provider never
         reports it."""
         for event in self.sample_events:
-            if event.simulates and event.status == status:
+            if event.simulates and event.payment_status == status:
                 return event
         raise unsupported(self.name, status)
 

@@ -53,7 +53,7 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_iso, header, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
 from .descriptor import (
     ProviderDescriptor,
     SampleEvent,
@@ -69,7 +69,7 @@ PRODUCTION = "https://api.doku.com"
 CHECKOUT_PATH = "/checkout/v1/payment"
 STATUS_PATH = "/orders/v1/status/"
 
-_STATUSES: dict[str, PaymentStatus] = {
+_STATUSES: dict[str, EventStatus] = {
     "SUCCESS": "paid",
     "FAILED": "failed",
     "EXPIRED": "expired",
@@ -80,7 +80,7 @@ _STATUSES: dict[str, PaymentStatus] = {
 }
 
 
-def normalize_status(transaction_status: str | None) -> PaymentStatus | None:
+def normalize_status(transaction_status: str | None) -> EventStatus | None:
     return _STATUSES.get((transaction_status or "").upper())
 
 
@@ -143,7 +143,7 @@ class DokuProvider:
     """DOKU Checkout sessions, status lookups and HTTP notifications."""
 
     name = "doku"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body (Digest)
+    confirm_statuses: frozenset[EventStatus] = frozenset()  # the signature covers the whole body (Digest)
 
     def __init__(
         self,
@@ -327,7 +327,7 @@ SAMPLE_EVENTS = (
     SampleEvent("TIMEOUT", "pending"),
     SampleEvent("FAILED", "failed", simulates=True),
     SampleEvent("EXPIRED", "expired", simulates=True),
-    SampleEvent("REFUNDED", "refunded", after="SUCCESS", simulates=True),
+    SampleEvent("REFUNDED", "refunded", after="SUCCESS", simulates=True),  # the action of a full refund
 )
 
 

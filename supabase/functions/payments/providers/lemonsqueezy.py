@@ -27,12 +27,16 @@ Event key: Lemon Squeezy sends no event id (a `meta.webhook_id` appears only in 
 the key is `{event_name}:{data.id}:{data.attributes.updated_at}`: a redelivery repeats all three, while
 the same order changing again (order_created, then order_refunded) differs in name and update time.
 Status lookups (`GET /v1/orders/{id}`, possible only with a Lemon Squeezy order id) are keyed
-`status:{order id}:{our status}`; the checkout id we keep after create cannot be looked up to an order, so
-for a payment without a webhook yet the lookup answers None.
+`status:{order id}:{our status}` (a refund's with `:{refunded_amount}` appended); the checkout id we keep
+after create cannot be looked up to an order, so for a payment without a webhook yet the lookup answers
+None.
 
 Status mapping: order_created -> the order's `status` (paid -> paid, pending -> pending, failed and
-fraudulent -> failed, refunded and partial_refund -> refunded); order_refunded -> refunded; every other
-event (subscriptions, license keys ...) -> None (ignored).
+fraudulent -> failed, refunded and partial_refund -> refund); order_refunded -> refund; every other event
+(subscriptions, license keys ...) -> None (ignored). Lemon Squeezy is the merchant of record and sends no
+dispute events. A refund carries the order's `refunded_amount`, the total refunded so far (cumulative): SQL
+keeps the greatest and decides whether it is partial or full. A second partial refund is a new
+`order_refunded` with a later `updated_at`, hence a new event key.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_iso, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
 from .descriptor import (
     ProviderDescriptor,
     SampleEvent,
@@ -69,13 +73,13 @@ API_BASE = "https://api.lemonsqueezy.com"
 JSON_API = "application/vnd.api+json"
 CENTS = 2  # Lemon Squeezy's amounts are integer cents
 
-_ORDER_STATUSES: dict[str, PaymentStatus] = {
+_ORDER_STATUSES: dict[str, EventStatus] = {
     "paid": "paid",
     "pending": "pending",
     "failed": "failed",
     "fraudulent": "failed",
-    "refunded": "refunded",
-    "partial_refund": "refunded",
+    "refunded": "refund",
+    "partial_refund": "refund",
 }
 
 
@@ -83,11 +87,11 @@ def compute_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def normalize_status(event_name: str, order_status: str | None) -> PaymentStatus | None:
+def normalize_status(event_name: str, order_status: str | None) -> EventStatus | None:
     if event_name == "order_created":
         return _ORDER_STATUSES.get(order_status or "")
     if event_name == "order_refunded":
-        return "refunded"
+        return "refund"
     return None
 
 
@@ -103,7 +107,7 @@ class LemonSqueezyProvider:
     """Lemon Squeezy checkouts, order lookups and signed webhooks."""
 
     name = "lemonsqueezy"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
+    confirm_statuses: frozenset[EventStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -213,8 +217,11 @@ class LemonSqueezyProvider:
         if status is None:
             return None
         currency = (text(attributes, "currency") or "").upper() or None
+        key = f"status:{provider_payment_id}:{status}"
+        if status == "refund":  # each cumulative amount is its own state
+            key += f":{integer(attributes, 'refunded_amount')}"
         return PaymentEvent(
-            event_key=f"status:{provider_payment_id}:{status}",
+            event_key=key,
             event_type=f"order.{text(attributes, 'status')}",
             order_id=order_id,
             status=status,
@@ -245,7 +252,7 @@ class LemonSqueezyProvider:
         currency = (text(attributes, "currency") or "").upper() or None
         if status == "paid":
             occurred = from_iso(attributes.get("created_at"))
-        elif status == "refunded":
+        elif status == "refund":
             occurred = from_iso(attributes.get("refunded_at"))
         else:
             occurred = from_iso(attributes.get("updated_at"))
@@ -265,7 +272,7 @@ class LemonSqueezyProvider:
         attributes: Mapping[str, Any], status: str | None, exponents: Mapping[str, int]
     ) -> int | None:
         currency = (text(attributes, "currency") or "").upper()
-        field = "refunded_amount" if status == "refunded" else "subtotal"
+        field = "refunded_amount" if status == "refund" else "subtotal"
         cents = integer(attributes, field)
         if cents is None or currency not in exponents:
             return None
@@ -287,15 +294,29 @@ def variants(settings: Settings) -> dict[str, str]:
 
 
 # Every (event_name, order status) normalize_status maps; the variant is an order_created order's status
-# other than paid. Lemon Squeezy reports no expiry. Refunds come after the order was paid.
+# other than paid (for order_refunded: partial_refund, a refund of a part; refunded_amount is cumulative).
+# Lemon Squeezy reports no expiry and no disputes. Refunds come after the order was paid.
 SAMPLE_EVENTS = (
     SampleEvent("order_created", "paid", simulates=True),
     SampleEvent("order_created", "pending", variant="pending", simulates=True),
     SampleEvent("order_created", "failed", variant="failed", simulates=True),
     SampleEvent("order_created", "failed", variant="fraudulent"),
-    SampleEvent("order_created", "refunded", variant="refunded", after="order_created"),
-    SampleEvent("order_created", "refunded", variant="partial_refund", after="order_created"),
-    SampleEvent("order_refunded", "refunded", after="order_created", simulates=True),
+    SampleEvent("order_created", "refund", variant="refunded", after="order_created", reaches="refunded"),
+    SampleEvent(
+        "order_created",
+        "refund",
+        variant="partial_refund",
+        after="order_created",
+        reaches="partially_refunded",
+    ),
+    SampleEvent("order_refunded", "refund", after="order_created", simulates=True, reaches="refunded"),
+    SampleEvent(
+        "order_refunded",
+        "refund",
+        variant="partial_refund",
+        after="order_created",
+        reaches="partially_refunded",
+    ),
 )
 
 

@@ -16,7 +16,7 @@ Notifications are hints. The signature covers order_id, status_code and gross_am
 `transaction_status`, `fraud_status` or `transaction_id`: a genuine signed `pending` notification re-posted
 with `transaction_status` changed still verifies. So (1) a notification whose `status_code` contradicts its
 `transaction_status` is refused (200 for capture and settlement, 201 for pending, 202 for deny, cancel and
-expire), and (2) before a notification's paid or refunded (refund, chargeback) is applied, the webhook
+expire), and (2) before a notification's paid, refund or chargeback is applied, the webhook
 route asks the status API (`GET /v2/{order_id}/status`, authenticated with our server key) and applies what
 it answers instead (`confirm_statuses`).
 
@@ -27,14 +27,21 @@ Event key: Midtrans sends no event id. A notification is identified by
 `{order_id}:{transaction_status}:{status_code}:{fraud_status or "-"}:{transaction_id or "-"}`.
 A redelivery repeats all five values, so it gets the same key; every real change (pending -> settlement,
 capture challenge -> accept, settlement -> refund, a new transaction for the same order) changes at least
-one of them. The status API answers with the same fields, so reconciliation derives the same key and a
+one of them; a second partial refund repeats all five, so refunds append the cumulative `refund_amount`.
+The status API answers with the same fields, so reconciliation derives the same key and a
 later notification of an already reconciled state is a duplicate.
 
 Status mapping (transaction_status, fraud_status):
     settlement -> paid; capture + accept (or no fraud_status) -> paid; capture + challenge -> pending;
     capture + deny -> failed; pending, authorize -> pending; deny, cancel, failure -> failed;
-    expire -> expired; refund, partial_refund, chargeback, partial_chargeback -> refunded;
+    expire -> expired; refund, partial_refund -> refund; chargeback, partial_chargeback -> dispute_lost
+    (Midtrans reports no dispute before its chargeback, and a chargeback of a part is still a lost dispute);
     anything else -> None (ignored).
+
+Refund amounts: a refund carries `refund_amount`, the total refunded so far (cumulative, like every
+refund action: SQL keeps the greatest and decides partial or full), as a decimal string like gross_amount.
+A `refund` (full) without it is taken as gross_amount; a `partial_refund` without it has no amount, which
+SQL records as a failed refund_mismatch rather than guessing.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, load_object, text
 from .amounts import decimal_to_minor, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
 from .descriptor import (
     ProviderDescriptor,
     SampleEvent,
@@ -78,10 +85,11 @@ CORE_PRODUCTION = "https://api.midtrans.com"
 WIB = timezone(timedelta(hours=7))
 
 _FAILED = frozenset({"deny", "cancel", "failure"})
-_REFUNDED = frozenset({"refund", "partial_refund", "chargeback", "partial_chargeback"})
+_REFUNDED = frozenset({"refund", "partial_refund"})
+_CHARGED_BACK = frozenset({"chargeback", "partial_chargeback"})
 
 
-def normalize_status(transaction_status: str | None, fraud_status: str | None) -> PaymentStatus | None:
+def normalize_status(transaction_status: str | None, fraud_status: str | None) -> EventStatus | None:
     """Our status for a Midtrans (transaction_status, fraud_status) pair; None for one we do not handle."""
     if transaction_status == "settlement":
         return "paid"
@@ -100,7 +108,9 @@ def normalize_status(transaction_status: str | None, fraud_status: str | None) -
     if transaction_status == "expire":
         return "expired"
     if transaction_status in _REFUNDED:
-        return "refunded"
+        return "refund"
+    if transaction_status in _CHARGED_BACK:
+        return "dispute_lost"
     return None
 
 
@@ -141,6 +151,8 @@ def event_key(data: Mapping[str, Any]) -> str:
         text(data, "fraud_status") or "-",
         text(data, "transaction_id") or "-",
     ]
+    if text(data, "transaction_status") in _REFUNDED and text(data, "refund_amount"):
+        parts.append(str(text(data, "refund_amount")))  # a second partial refund is a new event
     return ":".join(parts)
 
 
@@ -166,7 +178,8 @@ class MidtransProvider:
     """Midtrans Snap checkouts, status lookups and HTTP notifications."""
 
     name = "midtrans"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset({"paid", "refunded"})  # see the module docstring
+    # See the module docstring.
+    confirm_statuses: frozenset[EventStatus] = frozenset({"paid", "refund", "dispute_lost"})
 
     def __init__(
         self,
@@ -306,11 +319,14 @@ class MidtransProvider:
         status = normalize_status(transaction_status, text(data, "fraud_status"))
         currency = (text(data, "currency") or "IDR").upper()
         exponent = exponents.get(currency)
-        amount = None if exponent is None else decimal_to_minor(dig(data, "gross_amount"), exponent)
+        amount_field = "gross_amount"
+        if status == "refund" and (data.get("refund_amount") is not None or transaction_status != "refund"):
+            amount_field = "refund_amount"  # cumulative; see the module docstring
+        amount = None if exponent is None else decimal_to_minor(dig(data, amount_field), exponent)
         if status == "paid":
             occurred = _local_time(data.get("settlement_time")) or _local_time(data.get("transaction_time"))
-        elif status == "refunded":
-            occurred = None  # transaction_time is when the payment started; the refund happened now-ish
+        elif status in ("refund", "dispute_lost"):
+            occurred = None  # transaction_time is when the payment started; this happened now-ish
         else:
             occurred = _local_time(data.get("transaction_time"))
         return PaymentEvent(
@@ -340,10 +356,10 @@ SAMPLE_EVENTS = (
     SampleEvent("cancel", "failed"),
     SampleEvent("failure", "failed"),
     SampleEvent("expire", "expired", simulates=True),
-    SampleEvent("refund", "refunded", after="settlement", simulates=True),
-    SampleEvent("partial_refund", "refunded", after="settlement"),
-    SampleEvent("chargeback", "refunded", after="settlement"),
-    SampleEvent("partial_chargeback", "refunded", after="settlement"),
+    SampleEvent("refund", "refund", after="settlement", simulates=True, reaches="refunded"),
+    SampleEvent("partial_refund", "refund", after="settlement", reaches="partially_refunded"),
+    SampleEvent("chargeback", "dispute_lost", after="settlement", reaches="charged_back"),
+    SampleEvent("partial_chargeback", "dispute_lost", after="settlement", reaches="charged_back"),
 )
 
 # The status_code a notification of each transaction_status carries (check_status_code holds the first six).
@@ -363,8 +379,8 @@ _CARD = frozenset({"capture", "authorize", "chargeback", "partial_chargeback"}) 
 def sample_webhook(
     settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
 ) -> SampleWebhook:
-    """A signed HTTP notification as Midtrans sends it. Its paid and refunded are applied only as Midtrans'
-    status API confirms them (a sample cannot pay an order the status API does not know)."""
+    """A signed HTTP notification as Midtrans sends it. Its paid, refund and chargeback are applied only as
+    Midtrans' status API confirms them (a sample cannot pay an order the status API does not know)."""
     (server_key,) = secrets(settings, "MIDTRANS_SERVER_KEY")
     transaction_status = event.type
     status_code = _SAMPLE_STATUS_CODES.get(transaction_status, "200")

@@ -22,12 +22,17 @@ of `"{razorpay_order_id}|{razorpay_payment_id}"` keyed with the key secret. Both
 No timestamps, so no tolerance window.
 
 Event key: the `X-Razorpay-Event-Id` header (unique per event, repeated on redelivery). If it is ever
-missing: `{event}:{entity id}:{created_at}`. Status lookups are keyed
-`status:{razorpay order id}:{our status}:{payment id}`.
+missing: `{event}:{entity id}:{created_at}` (the refund's or dispute's id first). Status lookups are keyed
+`status:{razorpay order id}:{our status}:{payment id}`, a refund's with `:{amount_refunded}` appended.
 
 Status mapping: payment.captured, order.paid -> paid; payment.failed -> failed (one failed attempt; the
-order can still be paid by another); refund.processed, payment.refunded -> refunded (full or partial);
-every other event -> None (ignored).
+order can still be paid by another); refund.processed, payment.refunded -> refund, with the payment's
+`amount_refunded` (cumulative; the refund entity's `amount` is that one refund only, so it is never used:
+without the payment entity the refund has no amount and SQL records it failed); payment.dispute.created
+-> dispute_opened; payment.dispute.won -> dispute_won; payment.dispute.lost -> dispute_lost;
+payment.dispute.closed -> by the dispute entity's status (won or lost), else None; every other event
+(refund.created before it is processed, dispute.under_review, action_required ...) -> None (ignored).
+Dispute events carry the disputed payment, whose `order_id` binds them like any payment event.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent
 from .descriptor import (
     ProviderDescriptor,
     SampleEvent,
@@ -64,13 +69,17 @@ from .descriptor import (
 API_BASE = "https://api.razorpay.com"
 RECEIPT_LIMIT = 40
 
-_EVENTS: dict[str, PaymentStatus] = {
+_EVENTS: dict[str, EventStatus] = {
     "payment.captured": "paid",
     "order.paid": "paid",
     "payment.failed": "failed",
-    "refund.processed": "refunded",
-    "payment.refunded": "refunded",
+    "refund.processed": "refund",
+    "payment.refunded": "refund",
+    "payment.dispute.created": "dispute_opened",
+    "payment.dispute.won": "dispute_won",
+    "payment.dispute.lost": "dispute_lost",
 }
+_DISPUTE_CLOSED: dict[str, EventStatus] = {"won": "dispute_won", "lost": "dispute_lost"}
 
 
 def hmac_hex(secret: str, message: bytes) -> str:
@@ -83,7 +92,10 @@ def checkout_signature(secret: str, *parts: str) -> str:
     return hmac_hex(secret, "|".join(parts).encode())
 
 
-def normalize_status(event: str) -> PaymentStatus | None:
+def normalize_status(event: str, dispute: Any = None) -> EventStatus | None:
+    """Our action for a Razorpay event; a closed dispute by its entity's `status`."""
+    if event == "payment.dispute.closed":
+        return _DISPUTE_CLOSED.get(text(dispute, "status") or "")
     return _EVENTS.get(event)
 
 
@@ -117,7 +129,7 @@ class RazorpayProvider:
     """Razorpay orders, payment lookups and signed webhooks."""
 
     name = "razorpay"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
+    confirm_statuses: frozenset[EventStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -208,10 +220,13 @@ class RazorpayProvider:
         if chosen is None or status is None:
             return None
         currency = (text(chosen, "currency") or "").upper()
-        field = "amount_refunded" if status == "refunded" else "amount"
+        field = "amount_refunded" if status == "refund" else "amount"
         amount, currency_code = _amount(chosen, field, {currency: amount_exponent})
+        key = f"status:{razorpay_order_id}:{status}:{text(chosen, 'id') or '-'}"
+        if status == "refund":  # each cumulative amount is its own state
+            key += f":{integer(chosen, 'amount_refunded')}"
         return PaymentEvent(
-            event_key=f"status:{razorpay_order_id}:{status}:{text(chosen, 'id') or '-'}",
+            event_key=key,
             event_type=f"payment.{text(chosen, 'status') or 'unknown'}",
             order_id=order_id,
             status=status,
@@ -248,16 +263,16 @@ class RazorpayProvider:
         payment = dig(data, "payload", "payment", "entity")
         order = dig(data, "payload", "order", "entity")
         refund = dig(data, "payload", "refund", "entity")
-        status = normalize_status(event)
-        if status == "refunded":
-            amount, currency = _amount(refund, "amount", exponents) if refund else (None, None)
-            if amount is None:
-                amount, currency = _amount(payment, "amount_refunded", exponents)
+        dispute = dig(data, "payload", "dispute", "entity")
+        status = normalize_status(event, dispute)
+        if status == "refund":
+            # Cumulative, from the payment: see the module docstring.
+            amount, currency = _amount(payment, "amount_refunded", exponents)
         elif payment is not None:
             amount, currency = _amount(payment, "amount", exponents)
         else:
             amount, currency = _amount(order, "amount_paid", exponents)
-        entity_id = text(refund or payment or order, "id") or "-"
+        entity_id = text(refund or dispute or payment or order, "id") or "-"
         key = (
             header(headers, "X-Razorpay-Event-Id") or f"{event}:{entity_id}:{text(data, 'created_at') or '-'}"
         )
@@ -275,12 +290,12 @@ class RazorpayProvider:
         )
 
 
-def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, PaymentStatus | None]:
-    """The payment that decides an order's state, and that state: refunded beats paid beats pending
-    (authorized, not yet captured) beats failed (every attempt failed)."""
+def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, EventStatus | None]:
+    """The payment that decides an order's state, and that state: refunded (in part or in full) beats paid
+    beats pending (authorized, not yet captured) beats failed (every attempt failed)."""
     for payment in payments:
         if payment.get("status") == "refunded" or payment.get("refund_status") in ("partial", "full"):
-            return payment, "refunded"
+            return payment, "refund"
     for payment in payments:
         if payment.get("status") == "captured":
             return payment, "paid"
@@ -295,14 +310,26 @@ def _summarize(payments: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, P
 # -- the descriptor ---------------------------------------------------------------------------------------
 
 # Every event normalize_status maps (refund.created and refund.failed are not: only a processed refund
-# moves money back). Refunds come after a captured payment.
+# moves money back); payment.dispute.closed by the dispute's status (won, lost). Refunds and disputes come
+# after a captured payment, a dispute's end after it was opened.
+_CAPTURED = "payment.captured"
+_DISPUTED = "payment.dispute.created"
 SAMPLE_EVENTS = (
-    SampleEvent("payment.captured", "paid", simulates=True),
+    SampleEvent(_CAPTURED, "paid", simulates=True),
     SampleEvent("order.paid", "paid"),
     SampleEvent("payment.failed", "failed", simulates=True),
-    SampleEvent("refund.processed", "refunded", after="payment.captured", simulates=True),
-    SampleEvent("payment.refunded", "refunded", after="payment.captured"),
+    SampleEvent("refund.processed", "refund", after=_CAPTURED, simulates=True, reaches="refunded"),
+    SampleEvent("payment.refunded", "refund", after=_CAPTURED, reaches="refunded"),
+    SampleEvent(_DISPUTED, "dispute_opened", after=_CAPTURED, reaches="disputed"),
+    SampleEvent("payment.dispute.won", "dispute_won", after=_DISPUTED, reaches="paid"),
+    SampleEvent("payment.dispute.lost", "dispute_lost", after=_DISPUTED, reaches="charged_back"),
+    SampleEvent("payment.dispute.closed", "dispute_won", variant="won", after=_DISPUTED, reaches="paid"),
+    SampleEvent(
+        "payment.dispute.closed", "dispute_lost", variant="lost", after=_DISPUTED, reaches="charged_back"
+    ),
 )
+# A dispute entity's status for each dispute event.
+_DISPUTE_STATUS = {_DISPUTED: "open", "payment.dispute.won": "won", "payment.dispute.lost": "lost"}
 
 
 def _sample_id(prefix: str, tag: SampleTag) -> str:
@@ -320,7 +347,7 @@ def sample_webhook(
         raise SimulationError(f"{order.order_id} has no Razorpay order yet: start its checkout first")
     units = to_razorpay_amount(order.amount_minor, order.currency, order.exponent)
     now = int(time.time())
-    failed, refunded = event.status == "failed", event.status == "refunded"
+    failed, refunded = event.status == "failed", event.status == "refund"
     payment: dict[str, Any] = {
         "id": _sample_id("pay", tag),
         "entity": "payment",
@@ -356,6 +383,21 @@ def sample_webhook(
                 "attempts": 1,
                 "notes": {"order_id": order.order_id},
                 "created_at": now - 60,
+            }
+        }
+    if event.type.startswith("payment.dispute."):
+        payload["dispute"] = {
+            "entity": {
+                "id": _sample_id("disp", tag),
+                "entity": "dispute",
+                "payment_id": payment["id"],
+                "amount": units,
+                "currency": order.currency,
+                "amount_deducted": units if event.status == "dispute_lost" else 0,
+                "reason_code": "chargeback",
+                "status": event.variant or _DISPUTE_STATUS[event.type],
+                "phase": "chargeback",
+                "created_at": now,
             }
         }
     if refunded:

@@ -20,18 +20,24 @@ old *and* more than 300 s in the future.
 
 What binds an event to our payment: on `checkout.session.*` events the session's `id`, which Stripe
 assigned to the session our server created and we keep as the payment's provider reference, and its
-`client_reference_id`; on `charge.*` events the PaymentIntent's `metadata.order_id`. All of them are set
-only by calls made with our secret key (a browser holding the publishable key cannot change a session or a
-PaymentIntent's metadata).
+`client_reference_id`. `charge.*` events (refunds, disputes) name a PaymentIntent, which we never stored,
+and metadata, which we do not trust for a binding: `locate` asks Stripe which Checkout Session that
+PaymentIntent belongs to (`GET /v1/checkout/sessions?payment_intent=`, secret key) and binds the event to
+that session as a provider reference, which SQL matches against the one stored at checkout. When Stripe
+cannot be asked, the webhook answers 503 and Stripe redelivers.
 
-Event key: Stripe's event `id` (`evt_...`). Status lookups (`GET /v1/checkout/sessions/{id}`) are keyed
-`status:{session id}:{our status}`.
+Event key: Stripe's event `id` (`evt_...`): a second partial refund is a new event, so it is never taken
+for a redelivery of the first. Status lookups (`GET /v1/checkout/sessions/{id}`) are keyed
+`status:{session id}:{our status}`, and a refund's `status:{session id}:refund:{amount_refunded}`.
 
 Status mapping:
     checkout.session.completed -> paid when payment_status is paid or no_payment_required, pending when
     unpaid (an async method is still running); checkout.session.async_payment_succeeded -> paid;
     checkout.session.async_payment_failed -> failed; checkout.session.expired -> expired;
-    charge.refunded -> refunded (full or partial); every other type -> None (ignored).
+    charge.refunded -> refund, with the charge's `amount_refunded` (cumulative: SQL decides partial or full);
+    charge.dispute.created -> dispute_opened (also an inquiry, `warning_*`: the money is held either way);
+    charge.dispute.closed -> by the dispute's status: won and warning_closed (an inquiry closed without a
+    chargeback) -> dispute_won, lost -> dispute_lost, anything else -> None; every other type -> None.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -54,7 +61,7 @@ from thinbase.settings import Settings
 from . import _http
 from ._payload import dig, from_unix, header, integer, load_object, text, unix_seconds
 from .amounts import from_provider_units, to_provider_units
-from .base import CheckoutRequest, CheckoutResult, PaymentEvent, PaymentStatus
+from .base import CheckoutRequest, CheckoutResult, EventStatus, PaymentEvent, Provider
 from .descriptor import (
     ProviderDescriptor,
     SampleEvent,
@@ -174,19 +181,34 @@ def parse_signature_header(value: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def normalize_status(event_type: str, obj: Mapping[str, Any]) -> PaymentStatus | None:
+_DISPUTE_CLOSED: dict[str, EventStatus] = {
+    "won": "dispute_won",
+    "warning_closed": "dispute_won",
+    "lost": "dispute_lost",
+}
+
+
+def normalize_status(event_type: str, obj: Mapping[str, Any]) -> EventStatus | None:
     if event_type == "checkout.session.completed":
         payment_status = obj.get("payment_status")
         if payment_status in ("paid", "no_payment_required"):
             return "paid"
         return "pending" if payment_status == "unpaid" else None
-    fixed: dict[str, PaymentStatus] = {
+    if event_type == "charge.dispute.closed":
+        return _DISPUTE_CLOSED.get(text(obj, "status") or "")
+    fixed: dict[str, EventStatus] = {
         "checkout.session.async_payment_succeeded": "paid",
         "checkout.session.async_payment_failed": "failed",
         "checkout.session.expired": "expired",
-        "charge.refunded": "refunded",
+        "charge.refunded": "refund",
+        "charge.dispute.created": "dispute_opened",
     }
     return fixed.get(event_type)
+
+
+def _object_id(value: Any) -> str | None:
+    """An expandable field's id: the id itself, or the expanded object's `id`."""
+    return text(value, "id") if isinstance(value, dict) else text({"id": value}, "id")
 
 
 def _describe(body: Any) -> tuple[str | None, str | None]:
@@ -210,7 +232,7 @@ class StripeProvider:
     """Stripe Checkout sessions, session lookups and signed webhooks."""
 
     name = "stripe"
-    confirm_statuses: frozenset[PaymentStatus] = frozenset()  # the signature covers the whole body
+    confirm_statuses: frozenset[EventStatus] = frozenset()  # the signature covers the whole body
 
     def __init__(
         self,
@@ -304,16 +326,16 @@ class StripeProvider:
             return None
         session = _http.json_object(response, self.name, ok=(200,), describe=_describe)
         charge = dig(session, "payment_intent", "latest_charge")
-        status: PaymentStatus
+        status: EventStatus
         if session.get("status") == "expired":
             status = "expired"
         elif session.get("status") == "complete" and session.get("payment_status") in (
             "paid",
             "no_payment_required",
         ):
-            # Any refund, full or partial, as charge.refunded is treated.
+            # Any refund, full or partial, as charge.refunded is treated: its cumulative amount.
             refunded = dig(charge, "refunded") is True or (integer(charge, "amount_refunded") or 0) > 0
-            status = "refunded" if refunded else "paid"
+            status = "refund" if refunded else "paid"
         elif dig(session, "payment_intent", "status") == "canceled" or (
             session.get("status") == "complete"
             and dig(session, "payment_intent", "status") == "requires_payment_method"
@@ -322,9 +344,14 @@ class StripeProvider:
         else:
             status = "pending"
         currency = (text(session, "currency") or "").upper()
-        amount, currency_code = _amount(session, "amount_total", {currency: amount_exponent})
+        if status == "refund":
+            amount, currency_code = _amount(charge or {}, "amount_refunded", {currency: amount_exponent})
+            key = f"status:{provider_payment_id}:refund:{integer(charge, 'amount_refunded')}"
+        else:
+            amount, currency_code = _amount(session, "amount_total", {currency: amount_exponent})
+            key = f"status:{provider_payment_id}:{status}"
         return PaymentEvent(
-            event_key=f"status:{provider_payment_id}:{status}",
+            event_key=key,
             event_type=f"checkout.session.{session.get('status') or 'unknown'}",
             order_id=text(session, "client_reference_id")
             or text(session, "metadata", "order_id")
@@ -362,14 +389,16 @@ class StripeProvider:
         if not isinstance(obj, dict):
             raise WebhookPayloadError("malformed_body", "stripe event lacks data.object")
         status = normalize_status(event_type, obj)
-        amount_field = "amount_refunded" if event_type == "charge.refunded" else "amount_total"
+        amount_field = {"charge.refunded": "amount_refunded"}.get(
+            event_type, "amount" if event_type.startswith("charge.") else "amount_total"
+        )
         amount, currency = _amount(obj, amount_field, exponents)
-        # Both set only by our secret-key call that created the session (see the module docstring).
-        order_id = text(obj, "metadata", "order_id")
-        reference = None
+        order_id = reference = intent = None
         if event_type.startswith("checkout.session."):
-            order_id = text(obj, "client_reference_id") or order_id
-            reference = text(obj, "id")
+            # Both set only by our secret-key call that created the session (see the module docstring).
+            order_id, reference = text(obj, "client_reference_id"), text(obj, "id")
+        elif event_type.startswith("charge."):
+            intent = _object_id(obj.get("payment_intent"))  # bound by `locate`, never by metadata
         return PaymentEvent(
             event_key=event_id,
             event_type=event_type,
@@ -380,21 +409,92 @@ class StripeProvider:
             occurred_at=from_unix(event.get("created")),
             payload=event,
             provider_reference=reference,
+            locate_reference=intent,
         )
+
+    def payment_intent_of(self, session_id: str) -> str | None:
+        """The PaymentIntent of one of our Checkout Sessions (`GET /v1/checkout/sessions/{id}`); None when
+        Stripe knows no such session or it has none yet (a session gets one once it is paid). What
+        `webhooks simulate` and `trigger` put in a charge sample, so the edge app's `locate` can bind it."""
+        response = _http.send(
+            self._http,
+            self.name,
+            "GET",
+            f"{self._base}/v1/checkout/sessions/{quote(session_id, safe='')}",
+            timeout=self._timeout,
+            headers=self._headers(),
+        )
+        if response.status_code == 404:
+            return None
+        session = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        return _object_id(session.get("payment_intent"))
+
+    def locate(self, event: PaymentEvent) -> PaymentEvent | None:
+        """The event bound to the Checkout Session its PaymentIntent belongs to (see the module docstring)."""
+        if event.locate_reference is None:
+            return None
+        response = _http.send(
+            self._http,
+            self.name,
+            "GET",
+            f"{self._base}/v1/checkout/sessions",
+            timeout=self._timeout,
+            headers=self._headers(),
+            params={"payment_intent": event.locate_reference, "limit": "1"},
+        )
+        listing = _http.json_object(response, self.name, ok=(200,), describe=_describe)
+        sessions = listing.get("data")
+        session = sessions[0] if isinstance(sessions, list) and sessions else None
+        session_id = text(session, "id")
+        if session_id is None:
+            return None  # no session of this account's: not a checkout of ours
+        return replace(event, order_id=text(session, "client_reference_id"), provider_reference=session_id)
 
 
 # -- the descriptor ---------------------------------------------------------------------------------------
 
 
 # Every event type normalize_status maps (checkout.session.completed with payment_status no_payment_required
-# is left out: it means a zero total, which no payment of ours has).
+# is left out: it means a zero total, which no payment of ours has). Charge and dispute events name the
+# session's PaymentIntent (`located`): the edge app binds them by asking Stripe, so their samples carry the
+# one Stripe knows for the order's session (`_sample_locate`).
+_PAID = "checkout.session.completed"
+_DISPUTED = "charge.dispute.created"
 SAMPLE_EVENTS = (
-    SampleEvent("checkout.session.completed", "paid", simulates=True),
-    SampleEvent("checkout.session.completed", "pending", variant="unpaid", simulates=True),
+    SampleEvent(_PAID, "paid", simulates=True),
+    SampleEvent(_PAID, "pending", variant="unpaid", simulates=True),
     SampleEvent("checkout.session.async_payment_succeeded", "paid"),
     SampleEvent("checkout.session.async_payment_failed", "failed", simulates=True),
     SampleEvent("checkout.session.expired", "expired", simulates=True),
-    SampleEvent("charge.refunded", "refunded", after="checkout.session.completed", simulates=True),
+    SampleEvent("charge.refunded", "refund", after=_PAID, simulates=True, reaches="refunded", located=True),
+    SampleEvent(
+        "charge.refunded",
+        "refund",
+        variant="partial",
+        after=_PAID,
+        reaches="partially_refunded",
+        located=True,
+    ),
+    SampleEvent(_DISPUTED, "dispute_opened", after=_PAID, reaches="disputed", located=True),
+    SampleEvent(
+        "charge.dispute.closed", "dispute_won", variant="won", after=_DISPUTED, reaches="paid", located=True
+    ),
+    SampleEvent(
+        "charge.dispute.closed",
+        "dispute_won",
+        variant="warning_closed",
+        after=_DISPUTED,
+        reaches="paid",
+        located=True,
+    ),
+    SampleEvent(
+        "charge.dispute.closed",
+        "dispute_lost",
+        variant="lost",
+        after=_DISPUTED,
+        reaches="charged_back",
+        located=True,
+    ),
 )
 
 
@@ -402,22 +502,22 @@ def _sample_id(prefix: str, tag: SampleTag) -> str:
     return f"{prefix}_{tag}_{uuid.uuid4().hex[:20]}"
 
 
-def sample_webhook(
-    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
-) -> SampleWebhook:
-    """A signed event as Stripe sends it: a Checkout Session event about the order's own session (one made
-    up when it has none), or a charge event about the session's PaymentIntent."""
-    (secret,) = secrets(settings, "STRIPE_WEBHOOK_SECRET")
-    units = to_stripe_amount(order.amount_minor, order.currency, order.exponent)
-    now = int(time.time())
+def _sample_locate(provider: Provider, order: SampleOrder) -> str | None:
+    """The PaymentIntent Stripe knows for the order's Checkout Session (None: no session, or not paid)."""
+    if order.provider_reference is None or not isinstance(provider, StripeProvider):
+        return None
+    return provider.payment_intent_of(order.provider_reference)
+
+
+def _sample_object(
+    order: SampleOrder, event: SampleEvent, units: int, intent: str, now: int, tag: SampleTag
+) -> dict[str, Any]:
+    """The event's data.object: the order's session, its charge, or a dispute of that charge."""
     currency = order.currency.lower()
     tags = {"order_id": order.order_id}
-    intent = _sample_id("pi", tag)
-    obj: dict[str, Any]
     if event.type.startswith("checkout.session."):
         expired = event.type == "checkout.session.expired"
-        paid = event.status == "paid"
-        obj = {
+        return {
             "id": order.provider_reference or _sample_id("cs", tag),
             "object": "checkout.session",
             "mode": "payment",
@@ -427,29 +527,57 @@ def sample_webhook(
             "amount_total": units,
             "currency": currency,
             "status": "expired" if expired else "complete",
-            "payment_status": "paid" if paid else "unpaid",
+            "payment_status": "paid" if event.status == "paid" else "unpaid",
             "payment_intent": None if expired else intent,
             "livemode": False,
             "created": now - 60,
             "expires_at": now + 86340,
         }
-    else:  # charge.refunded
-        obj = {
-            "id": _sample_id("ch", tag),
-            "object": "charge",
+    if event.type.startswith("charge.dispute."):
+        return {
+            "id": _sample_id("du", tag),
+            "object": "dispute",
             "amount": units,
-            "amount_captured": units,
-            "amount_refunded": units,
             "currency": currency,
-            "captured": True,
-            "paid": True,
-            "refunded": True,
-            "status": "succeeded",
+            "charge": _sample_id("ch", tag),
             "payment_intent": intent,
-            "metadata": tags,
+            "reason": "fraudulent",
+            "status": event.variant or "needs_response",
+            "is_charge_refundable": False,
             "livemode": False,
             "created": now,
         }
+    # charge.refunded; `amount_refunded` is cumulative (half of it for the partial sample)
+    refunded = units if event.variant is None else units // 2
+    return {
+        "id": _sample_id("ch", tag),
+        "object": "charge",
+        "amount": units,
+        "amount_captured": units,
+        "amount_refunded": refunded,
+        "currency": currency,
+        "captured": True,
+        "paid": True,
+        "refunded": refunded == units,
+        "status": "succeeded",
+        "payment_intent": intent,
+        "metadata": tags,
+        "livemode": False,
+        "created": now,
+    }
+
+
+def sample_webhook(
+    settings: Settings, order: SampleOrder, event: SampleEvent, url: str, *, tag: SampleTag
+) -> SampleWebhook:
+    """A signed event as Stripe sends it: a Checkout Session event about the order's own session (one made
+    up when it has none), or a charge or dispute event about the session's PaymentIntent (the one Stripe
+    knows, `order.locate_reference`, else a made-up one that the edge app cannot locate)."""
+    (secret,) = secrets(settings, "STRIPE_WEBHOOK_SECRET")
+    units = to_stripe_amount(order.amount_minor, order.currency, order.exponent)
+    now = int(time.time())
+    intent = order.locate_reference or _sample_id("pi", tag)
+    obj = _sample_object(order, event, units, intent, now, tag)
     body = json.dumps(
         {
             "id": _sample_id("evt", tag),
@@ -486,4 +614,5 @@ DESCRIPTOR = ProviderDescriptor(
     sample_events=SAMPLE_EVENTS,
     sample_currency="USD",
     sample_reference=lambda tag: _sample_id("cs", tag),  # the Checkout Session our checkout would create
+    sample_locate=_sample_locate,
 )
