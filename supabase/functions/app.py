@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 catalog=Catalog(db),
                 http=http,
                 async_http=async_http,
-                authenticator=Authenticator(settings, http),
+                authenticator=Authenticator(settings, async_http),
                 providers=build_providers(settings, http),
                 avatar_storage=_avatar_storage(settings, async_http, db),
             )

@@ -17,7 +17,7 @@ def authenticator(request: Request) -> Authenticator:
     return app_state(request).authenticator
 
 
-def require_user(request: Request) -> Caller:
+async def require_user(request: Request) -> Caller:
     """The signed-in user making this request; TokenError (401) otherwise."""
     auth = authenticator(request)
     auth.check_api_key(request.headers)
@@ -26,7 +26,7 @@ def require_user(request: Request) -> Caller:
         raise TokenError("no bearer token")
     if not auth.configured:
         raise HttpError(503, "auth_not_configured", "Set SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL.")
-    return Caller.user(auth.verify_access_token(token), token=token)
+    return Caller.user(await auth.verify_access_token(token), token=token)
 
 
 def forwarded_headers(request: Request) -> dict[str, str]:

@@ -207,7 +207,7 @@ async def _stream(call: AdmittedCall) -> Response:
 
 
 async def chat(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     config = _configuration(request)
     prompt = parse_chat(await read_json_object(request, limit=MAX_BODY_BYTES))
     call = await _admit(request, user, config, prompt)
@@ -215,7 +215,7 @@ async def chat(request: Request) -> Response:
 
 
 async def generate(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     config = _configuration(request)
     prompt = parse_generate(await read_json_object(request, limit=MAX_BODY_BYTES))
     return await _complete(await _admit(request, user, config, prompt))

@@ -37,7 +37,7 @@ def _storage(request: Request) -> AvatarStorage:
 
 
 async def request_upload(request: Request) -> JSONResponse:
-    user = require_user(request)
+    user = await require_user(request)
     body = await read_json_object(request, limit=4096)
     size, kind = body.get("fileSize"), body.get("fileType")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -65,7 +65,7 @@ async def confirm(request: Request) -> JSONResponse:
     """After the upload: check the stored bytes are the image they claim to be (on a real project the
     upload went straight to Supabase Storage, which checks only the bucket's size and type list), delete
     them if not, and record the path on the profile (update_profile, as the user)."""
-    user = require_user(request)
+    user = await require_user(request)
     storage = _storage(request)
     path = avatar_path(user)
     head = await storage.head(user, path)
@@ -83,7 +83,7 @@ async def confirm(request: Request) -> JSONResponse:
 
 
 async def download_url(request: Request) -> JSONResponse:
-    user = require_user(request)
+    user = await require_user(request)
     signed = await _storage(request).sign_download(user, avatar_path(user))
     return JSONResponse(
         {"bucket": BUCKET, "path": avatar_path(user), "url": signed.url, "expires_in": signed.expires_in}

@@ -125,7 +125,7 @@ async def _provider_checkout(
 
 
 async def checkout(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     body = await read_json_object(request)
     return await idempotent(
         request, user, "POST /payments/checkout", body, lambda: _checkout(request, user, body)
