@@ -56,6 +56,7 @@ def main() -> int:
             rows.append(webhooks.storm(bench))
             progress("webhook endpoint over HTTP")
             rows += edge.run(bench)
+            rows += edge.streams(bench)  # 200 slow AI streams: /health p95 and the app's RSS
             progress("consume_rate_limit through the /rest/v1/rpc gateway")
             rows.append(gateway.run(bench))
     except BenchError as exc:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -29,6 +29,9 @@ from starlette.responses import JSONResponse
 
 from bench import fixtures
 from bench.harness import Bench, BenchError, Row, Target
+from thinbase.db import Caller
+from thinbase.db.psycopg_adapter import PsycopgDatabase
+from thinbase.fakes.ai import OpenAIFake
 from thinbase.local.paths import ROOT
 
 CLIENTS = 16
@@ -37,8 +40,19 @@ WARMUP = 100
 CAP_SECONDS = 60.0
 FIRST = 4_000_001
 SECRET = "whsec_bench_only"  # noqa: S105 - signs the benchmark's own requests
-RATE = Target(">=", 0.3, "req/s")
-P95 = Target("<=", 3.0, "p95")
+RATE = Target(">=", 0.6, "req/s")
+P95 = Target("<=", 1.5, "p95")
+# AI streaming: STREAMS slow answers from the AI fake at once (a chunk every STREAM_DELAY seconds) while
+# HEALTH_CLIENTS poll /health; the same polling without the streams is the baseline.
+STREAMS = 200
+STREAM_DELAY = 0.25
+STREAM_WORDS = 40  # the fake sends one chunk per word of its reply: ~10 s per stream
+HEALTH_CLIENTS = 4
+RAMP_SECONDS = 2.0
+HEALTH_SECONDS = 4.0
+FIRST_AI = 5_000_001
+HEALTH_P95 = Target("<=", 2.0, "p95")
+RSS_GROWTH_MIB = 20.0  # the target as a ratio: RSS during / before <= (before + 20 MiB) / before
 
 
 async def _noop(request: Request) -> JSONResponse:
@@ -153,7 +167,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(bench: Bench, port: int) -> subprocess.Popen[bytes]:
+def _serve(bench: Bench, port: int, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(bench.work)),
@@ -162,6 +176,7 @@ def _serve(bench: Bench, port: int) -> subprocess.Popen[bytes]:
         "STRIPE_SECRET_KEY": "sk_test_bench_only",
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "STRIPE_BASE_URL": "http://127.0.0.1:9",  # never called: webhooks only
+        **extra,
     }
     log = (bench.work / "edge.log").open("wb")
     cmd = [sys.executable, "-m", "bench.edge", str(port)]
@@ -232,6 +247,149 @@ def run(bench: Bench) -> list[Row]:
         Row.compare("http", name + ", p95 latency", f"p95 {mine:.1f} ms", f"p95 {theirs:.1f} ms",
                     mine / theirs, P95, p50_ms=[round(x.percentile(0.5), 2) for x in hooks],
                     baseline_p50_ms=[round(x.percentile(0.5), 2) for x in trivial]),
+    ]  # fmt: skip
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmRSS for process {pid}")
+
+
+def _poll_health(url: str, seconds: float) -> Load:
+    """HEALTH_CLIENTS keep-alive clients GET /health back to back for `seconds`."""
+    load = Load(seconds=seconds)
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                try:
+                    response = client.get("/health")
+                    good, why = response.status_code == 200, f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    good, why = False, type(exc).__name__
+                elapsed = (time.perf_counter() - began) * 1000
+                with lock:
+                    if good:
+                        load.latencies.append(elapsed)
+                    else:
+                        load.failures[why] += 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(HEALTH_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 15)
+    return load
+
+
+def _stream_users(bench: Bench) -> list[str]:
+    """STREAMS users on a plan whose AI caps none of them reaches; their access tokens."""
+    last = FIRST_AI + STREAMS - 1
+    fixtures.create_users(bench, FIRST_AI, last)
+    database = PsycopgDatabase(bench.stack.authenticator_url(), max_size=1)
+    try:
+        database.rpc(
+            "admin_upsert_plan",
+            {"code": "BENCH_AI", "name": "bench AI", "active": False, "ai_monthly_token_cap": 10_000_000,
+             "ai_requests_per_window": 1_000, "ai_window_seconds": 60},
+            caller=Caller.service(),
+        )  # fmt: skip
+    finally:
+        database.close()
+    bench.sql(
+        "update public.subscriptions set plan_code = 'BENCH_AI', status = 'active', "
+        "current_period_end = now() + interval '1 month' "
+        "where user_id in (select bench.uid(n) from generate_series(%s::bigint, %s::bigint) as n)",
+        (FIRST_AI, last),
+    )
+    rows = bench.sql(
+        "select id::text, email from auth.users "
+        "where id in (select bench.uid(n) from generate_series(%s::bigint, %s::bigint) as n)",
+        (FIRST_AI, last),
+    )
+    return [bench.stack.user_token({"id": uid, "email": email}) for uid, email in rows]
+
+
+def streams(bench: Bench) -> list[Row]:
+    """AI streaming: STREAMS slow streams at once must not block /health nor grow the app's memory."""
+    tokens = _stream_users(bench)
+    reply = " ".join(f"w{i}" for i in range(STREAM_WORDS))
+    with OpenAIFake(delay=STREAM_DELAY) as fake:
+        fake.default = replace(fake.default, reply=reply, stall=0.0)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = _serve(
+            bench, port, AI_PROVIDER="openai", AI_BASE_URL=f"{fake.url}/v1", AI_API_KEY=fake.api_key,
+            AI_MODEL="gpt-fake-mini",
+        )  # fmt: skip
+        try:
+            _wait_ready(url, server)
+            _poll_health(url, 1.0)  # warm-up: connections, caches
+            before = _poll_health(url, HEALTH_SECONDS)
+            rss_before = _rss_mib(server.pid)
+            started = threading.Barrier(STREAMS + 1, timeout=60)
+            outcomes: Counter[str] = Counter()
+            lock = threading.Lock()
+
+            def stream(token: str) -> None:
+                outcome = "no answer"
+                try:
+                    with httpx.stream(
+                        "POST", url + "/ai/chat", timeout=60.0, headers={"Authorization": f"Bearer {token}"},
+                        json={"messages": [{"role": "user", "content": "hi"}], "stream": True},
+                    ) as response:  # fmt: skip
+                        lines = response.iter_lines()
+                        first = next(lines, "")  # the first event: the stream is open end to end
+                        started.wait()
+                        last = first
+                        for last in lines:
+                            if last.startswith('data: {"done"'):
+                                break
+                        ended = response.status_code == 200 and last.startswith('data: {"done"')
+                        outcome = "done" if ended else f"ended with {last[:80]}"
+                except (httpx.HTTPError, threading.BrokenBarrierError) as exc:
+                    outcome = type(exc).__name__
+                    started.abort()
+                with lock:
+                    outcomes[outcome] += 1
+
+            threads = [threading.Thread(target=stream, args=(t,), daemon=True) for t in tokens]
+            for thread in threads:  # ramped over ~2 s: the fake's accept backlog is small (socketserver's 5)
+                thread.start()
+                time.sleep(RAMP_SECONDS / STREAMS)
+            started.wait()  # every stream has sent its first chunk and is waiting on the fake
+            during = _poll_health(url, HEALTH_SECONDS)
+            rss_during = _rss_mib(server.pid)
+            for thread in threads:
+                thread.join(120)
+            rss_after = _rss_mib(server.pid)
+        finally:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    failures = before.failures + during.failures
+    if failures or outcomes != Counter({"done": STREAMS}):
+        raise BenchError(f"AI streaming: /health failures {dict(failures)}, streams {dict(outcomes)}")
+    mine, theirs = during.percentile(0.95), before.percentile(0.95)
+    peak = max(rss_during, rss_after)
+    growth = peak - rss_before
+    limit = round((rss_before + RSS_GROWTH_MIB) / rss_before, 3)
+    rss_target = Target("<=", limit, f"RSS (+{RSS_GROWTH_MIB:g} MiB)")
+    rss = {"before": round(rss_before, 1), "during": round(rss_during, 1), "after": round(rss_after, 1)}
+    name = f"AI streaming, {STREAMS} concurrent slow streams"
+    return [
+        Row.compare("http", name + ": /health p95 during vs without", f"p95 {mine:.1f} ms",
+                    f"p95 {theirs:.1f} ms", mine / theirs, HEALTH_P95, health_clients=HEALTH_CLIENTS,
+                    health_req_s=[round(before.rate), round(during.rate)], chunk_every_s=STREAM_DELAY),
+        Row.compare("http", name + ": app RSS", f"{peak:.1f} MiB ({growth:+.1f})",
+                    f"{rss_before:.1f} MiB before", peak / rss_before, rss_target, rss_mib=rss),
     ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import typer
 
 from thinbase.cli import target as targets
 from thinbase.cli.output import ExitCode, fail
-from thinbase.db import Caller, Database
+from thinbase.db import Caller, Database, SyncDatabase
 from thinbase.errors import ConfigurationError, DatabaseUnavailable, RpcError
 from thinbase.settings import Settings
 
@@ -76,7 +76,7 @@ class Session:
     """One command's connection to the target; `call` runs an RPC as the service role."""
 
     target: targets.Target
-    database: Database
+    database: SyncDatabase[Database]
     as_json: bool
 
     @property
@@ -163,9 +163,7 @@ def match_id(db: Session, entity: str, prefix: str, *, noun: str) -> str:
     """The one id of `entity` ("payments", "webhook_events") that starts with `prefix`, as git takes a
     unique prefix of a commit. None or several: a clear error (exit 3, or 2 naming the candidates)."""
     try:
-        matches: list[str] = db.try_call(
-            "operator_match_ids", {"entity": entity, "prefix": prefix, "max": 5}
-        )
+        matches: list[str] = db.try_call("operator_match_ids", {"entity": entity, "prefix": prefix, "max": 5})
     except RpcError as exc:
         rpc_failure(exc, as_json=db.as_json)
     if not matches:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 
 from thinbase.cli.common import JsonOption, session
 from thinbase.cli.output import ExitCode, emit_json, fail, progress, progress_bar, table
+from thinbase.db.sync import LoopThread
 
 app = typer.Typer(help="Contact-form submissions: re-send the ones whose email did not go out.")
 
@@ -64,10 +66,14 @@ def resend(
         from thinbase.functions.contact.email import send_contact_email
 
         results: list[dict[str, Any]] = []
-        with httpx.Client() as http, progress_bar("sending", len(chosen)) as advance:
+        loop = LoopThread("contact-resend")  # the sender is async (the edge app's); one loop for the batch
+        http = httpx.AsyncClient()
+        with contextlib.ExitStack() as cleanup, progress_bar("sending", len(chosen)) as advance:
+            cleanup.callback(loop.stop)
+            cleanup.callback(lambda: loop.run(http.aclose()))
             for submission in chosen:
                 try:
-                    message_id = send_contact_email(db.target.settings, http, submission)
+                    message_id = loop.run(send_contact_email(db.target.settings, http, submission))
                 except EmailNotConfigured as exc:
                     fail(
                         f"email is not configured: {exc}",

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from thinbase.db import Database, open_database
+from thinbase.db import Database, SyncDatabase, open_sync_database
 from thinbase.errors import ConfigurationError, StackError
 from thinbase.local.stack import LocalStack
 from thinbase.settings import LOOPBACK_HOSTS, Settings, load_settings
@@ -50,8 +50,8 @@ class Target:
     settings: Settings
     label: str  # for humans: never contains a password or key
 
-    def open(self) -> Database:
-        return open_database(self.settings)
+    def open(self) -> SyncDatabase[Database]:
+        return open_sync_database(self.settings)
 
 
 def redact(dsn: str) -> str:
@@ -144,7 +144,7 @@ def resolve(settings: Settings | None = None) -> Target:
 
 
 @contextlib.contextmanager
-def service_database(target: Target) -> Iterator[Database]:
+def service_database(target: Target) -> Iterator[SyncDatabase[Database]]:
     """The database port for `target`, closed afterwards."""
     database = target.open()
     try:

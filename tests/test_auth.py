@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.aio import run
 from thinbase.errors import TokenError
 from thinbase.functions._shared.auth import Authenticator
 from thinbase.settings import load_settings
@@ -84,20 +85,21 @@ def jwks() -> Iterator[Jwks]:
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
+def http() -> Iterator[httpx.AsyncClient]:
+    client = httpx.AsyncClient()  # the edge app's kind, on the tests' loop (tests.aio)
+    yield client
+    run(client.aclose())
 
 
-def authenticator(http: httpx.Client, **env: str) -> Authenticator:
+def authenticator(http: httpx.AsyncClient, **env: str) -> Authenticator:
     return Authenticator(load_settings(env=env), http)
 
 
-def test_hs256_token_with_the_shared_secret(http: httpx.Client) -> None:
+def test_hs256_token_with_the_shared_secret(http: httpx.AsyncClient) -> None:
     auth = authenticator(http, SUPABASE_JWT_SECRET=SECRET)
     token_claims = claims(email="a@example.test")
     assert (
-        auth.verify_access_token(jwt.encode(token_claims, SECRET, algorithm="HS256"))["email"]
+        run(auth.verify_access_token(jwt.encode(token_claims, SECRET, algorithm="HS256")))["email"]
         == "a@example.test"
     )
 
@@ -123,11 +125,11 @@ def test_hs256_token_with_the_shared_secret(http: httpx.Client) -> None:
     ],
 )
 def test_bad_hs256_tokens_are_refused(
-    http: httpx.Client, why: str, token_claims: dict[str, Any], key: str
+    http: httpx.AsyncClient, why: str, token_claims: dict[str, Any], key: str
 ) -> None:
     auth = authenticator(http, SUPABASE_JWT_SECRET=SECRET)
     with pytest.raises(TokenError):
-        auth.verify_access_token(jwt.encode(token_claims, key, algorithm="HS256"))
+        run(auth.verify_access_token(jwt.encode(token_claims, key, algorithm="HS256")))
 
 
 def _unsigned(payload: dict[str, Any], alg: str = "none") -> str:
@@ -137,21 +139,21 @@ def _unsigned(payload: dict[str, Any], alg: str = "none") -> str:
     return f"{part({'alg': alg, 'typ': 'JWT'})}.{part(payload)}."
 
 
-def test_alg_none_is_refused(http: httpx.Client) -> None:
+def test_alg_none_is_refused(http: httpx.AsyncClient) -> None:
     auth = authenticator(http, SUPABASE_JWT_SECRET=SECRET)
     with pytest.raises(TokenError):
-        auth.verify_access_token(_unsigned(claims()))
+        run(auth.verify_access_token(_unsigned(claims())))
     with pytest.raises(TokenError):
-        auth.verify_access_token("not-a-jwt")
+        run(auth.verify_access_token("not-a-jwt"))
 
 
-def test_es256_and_rs256_from_jwks_with_key_rotation(http: httpx.Client, jwks: Jwks) -> None:
+def test_es256_and_rs256_from_jwks_with_key_rotation(http: httpx.AsyncClient, jwks: Jwks) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     jwks.add(ec_key.public_key(), "ec-1", "ES256")
     auth = authenticator(http, SUPABASE_JWKS_URL=jwks.url)
     token = jwt.encode(claims(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
-    assert auth.verify_access_token(token)["role"] == "authenticated"
-    auth.verify_access_token(token)
+    assert run(auth.verify_access_token(token))["role"] == "authenticated"
+    run(auth.verify_access_token(token))
     assert jwks.fetches == 1  # cached
 
     # The project rotates to a new RSA key: an unknown kid triggers one refetch (after the cooldown).
@@ -159,14 +161,18 @@ def test_es256_and_rs256_from_jwks_with_key_rotation(http: httpx.Client, jwks: J
     jwks.add(rsa_key.public_key(), "rsa-2", "RS256")
     rotated = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "rsa-2"})
     auth._jwks._fetched_at -= 31  # type: ignore[union-attr]  # pretend the 30 s refetch cooldown passed
-    assert auth.verify_access_token(rotated)["role"] == "authenticated"
+    assert run(auth.verify_access_token(rotated))["role"] == "authenticated"
     assert jwks.fetches == 2
 
     with pytest.raises(TokenError):  # a kid nobody published
-        auth.verify_access_token(jwt.encode(claims(), ec_key, algorithm="ES256", headers={"kid": "ghost"}))
+        run(
+            auth.verify_access_token(
+                jwt.encode(claims(), ec_key, algorithm="ES256", headers={"kid": "ghost"})
+            )
+        )
 
 
-def test_hs256_signed_with_the_public_key_is_refused(http: httpx.Client, jwks: Jwks) -> None:
+def test_hs256_signed_with_the_public_key_is_refused(http: httpx.AsyncClient, jwks: Jwks) -> None:
     """The classic confusion attack: an HS256 token whose HMAC key is the published public key."""
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwks.add(rsa_key.public_key(), "rsa-1", "RS256")
@@ -184,11 +190,11 @@ def test_hs256_signed_with_the_public_key_is_refused(http: httpx.Client, jwks: J
         b"="
     )
     with pytest.raises(TokenError):
-        auth.verify_access_token((signing_input + b"." + signature).decode())
+        run(auth.verify_access_token((signing_input + b"." + signature).decode()))
 
 
 def test_a_token_signed_with_another_ec_key_under_a_known_kid_is_refused(
-    http: httpx.Client, jwks: Jwks
+    http: httpx.AsyncClient, jwks: Jwks
 ) -> None:
     published = ec.generate_private_key(ec.SECP256R1())
     jwks.add(published.public_key(), "ec-1", "ES256")
@@ -197,10 +203,10 @@ def test_a_token_signed_with_another_ec_key_under_a_known_kid_is_refused(
         claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "ec-1"}
     )
     with pytest.raises(TokenError):
-        auth.verify_access_token(forged)
+        run(auth.verify_access_token(forged))
 
 
-def test_api_keys_legacy_and_new(http: httpx.Client) -> None:
+def test_api_keys_legacy_and_new(http: httpx.AsyncClient) -> None:
     auth = authenticator(
         http, SUPABASE_ANON_KEY="sb_publishable_abc123", SUPABASE_SERVICE_ROLE_KEY="sb_secret_def456"
     )

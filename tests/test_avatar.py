@@ -124,26 +124,28 @@ def test_local_storage_asks_rls_as_the_user(
     """LocalStorage over the database port (as the app builds it): the storage.objects policies decide
     who may sign what, and the trial insert behind an allowed upload leaves no row."""
     owner, other = make_user("rls-owner"), make_user("rls-other")
-    storage = LocalStorage(tmp_path, "http://127.0.0.1:1", "local-test-secret-local-test-secret", db)
-    signed = storage.sign_upload(owner.caller, f"{owner.id}/avatar", len(PNG), "image/png")
+    storage = LocalStorage(tmp_path, "http://127.0.0.1:1", "local-test-secret-local-test-secret", db.port)
+    signed = db.run(storage.sign_upload(owner.caller, f"{owner.id}/avatar", len(PNG), "image/png"))
     assert signed.token is not None
     assert storage.verify(signed.token, f"{owner.id}/avatar", "upload")["owner"] == owner.id
     assert stored_object(stack, owner) is None  # the trial insert was rolled back
     with pytest.raises(HttpError) as refused:
-        storage.sign_upload(other.caller, f"{owner.id}/avatar", len(PNG), "image/png")
+        db.run(storage.sign_upload(other.caller, f"{owner.id}/avatar", len(PNG), "image/png"))
     assert (refused.value.status, refused.value.code) == (403, "avatar_not_allowed")
     with pytest.raises(HttpError) as missing:
-        storage.sign_download(owner.caller, f"{owner.id}/avatar")
+        db.run(storage.sign_download(owner.caller, f"{owner.id}/avatar"))
     assert (missing.value.status, missing.value.code) == (404, "avatar_not_found")
 
-    storage.store(f"{owner.id}/avatar", owner.id, PNG, "image/png")
+    db.run(storage.store(f"{owner.id}/avatar", owner.id, PNG, "image/png"))
     assert storage.file(f"{owner.id}/avatar").read_bytes() == PNG
-    assert storage.content_type(f"{owner.id}/avatar") == "image/png"
-    assert storage.sign_download(owner.caller, f"{owner.id}/avatar").url.startswith("http://127.0.0.1:1/")
+    assert db.run(storage.content_type(f"{owner.id}/avatar")) == "image/png"
+    assert db.run(storage.sign_download(owner.caller, f"{owner.id}/avatar")).url.startswith(
+        "http://127.0.0.1:1/"
+    )
     with pytest.raises(HttpError) as hidden:  # it exists, but the other user's policies do not see it
-        storage.sign_download(other.caller, f"{owner.id}/avatar")
+        db.run(storage.sign_download(other.caller, f"{owner.id}/avatar"))
     assert (hidden.value.status, hidden.value.code) == (404, "avatar_not_found")
-    assert storage.content_type(f"{other.id}/avatar") == "application/octet-stream"
+    assert db.run(storage.content_type(f"{other.id}/avatar")) == "application/octet-stream"
 
 
 def test_the_storage_api_schema_is_not_exposed(edge: EdgeServer, make_user: Callable[..., User]) -> None:
@@ -281,8 +283,8 @@ def test_confirming_an_avatar_checks_its_bytes_and_records_it(
 
         # The app's own local storage (the same files and rows the edge app serves).
         root = LOCAL_DIR / "storage"
-        storage = LocalStorage(root, edge.settings.supabase_url, edge.settings.jwt_secret, db)
-        storage.store(f"{bad.id}/avatar", bad.id, b"<html>not an image</html>", "image/png")
+        storage = LocalStorage(root, edge.settings.supabase_url, edge.settings.jwt_secret, db.port)
+        db.run(storage.store(f"{bad.id}/avatar", bad.id, b"<html>not an image</html>", "image/png"))
         refused = client.post("/profile/avatar/confirm", headers=auth(bad))
         assert (refused.status_code, refused.json()["error"]["code"]) == (415, "avatar_content_mismatch")
         assert stored_object(stack, bad) is None  # deleted

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -80,16 +80,23 @@ class FakeStorage:
 
 
 @pytest.fixture
-def storage() -> Iterator[tuple[SupabaseStorage, FakeStorage]]:
-    with FakeStorage() as fake, httpx.Client() as http:
-        yield SupabaseStorage(fake.url, "anon-key", http), fake
+def anyio_backend() -> str:
+    return "asyncio"
 
 
-def test_head_is_a_ranged_read_as_the_user(storage: tuple[SupabaseStorage, FakeStorage]) -> None:
+@pytest.fixture
+async def storage() -> AsyncIterator[tuple[SupabaseStorage, FakeStorage]]:
+    with FakeStorage() as fake:
+        async with httpx.AsyncClient() as http:
+            yield SupabaseStorage(fake.url, "anon-key", http), fake
+
+
+@pytest.mark.anyio
+async def test_head_is_a_ranged_read_as_the_user(storage: tuple[SupabaseStorage, FakeStorage]) -> None:
     client, fake = storage
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 5000
     fake.objects[PATH] = ("image/png", png)
-    head = client.head(USER, PATH)
+    head = await client.head(USER, PATH)
     assert head is not None
     assert (head.content_type, head.first_bytes) == ("image/png", png[: content.HEAD_BYTES])
     (request,) = fake.requests
@@ -97,18 +104,22 @@ def test_head_is_a_ranged_read_as_the_user(storage: tuple[SupabaseStorage, FakeS
     assert request["headers"]["Authorization"] == "Bearer user-jwt"  # RLS decides, as the user
 
 
-def test_a_missing_object_has_no_head(storage: tuple[SupabaseStorage, FakeStorage]) -> None:
+@pytest.mark.anyio
+async def test_a_missing_object_has_no_head(storage: tuple[SupabaseStorage, FakeStorage]) -> None:
     client, _ = storage
-    assert client.head(USER, PATH) is None
+    assert await client.head(USER, PATH) is None
 
 
-def test_a_mismatch_is_seen_and_deleted_as_the_user(storage: tuple[SupabaseStorage, FakeStorage]) -> None:
+@pytest.mark.anyio
+async def test_a_mismatch_is_seen_and_deleted_as_the_user(
+    storage: tuple[SupabaseStorage, FakeStorage],
+) -> None:
     client, fake = storage
     fake.objects[PATH] = ("image/png", HTML)
-    head = client.head(USER, PATH)
+    head = await client.head(USER, PATH)
     assert head is not None
     assert not content.matches(head.content_type, head.first_bytes)
-    client.delete(USER, PATH)
+    await client.delete(USER, PATH)
     assert PATH not in fake.objects
     assert fake.requests[-1]["method"] == "DELETE"
     assert fake.requests[-1]["headers"]["Authorization"] == "Bearer user-jwt"

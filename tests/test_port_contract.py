@@ -1,11 +1,14 @@
 """The database port's contract: the psycopg adapter and the supabase-py adapter (over real HTTP, through
 the local PostgREST-compatible gateway) give identical results and identical errors for the same call.
+Both adapters are async; most cases drive them through the sync facade (`SyncDatabase`, as the CLI does),
+and one runs every case concurrently on a single event loop of the test's own, as the edge app does.
 
 Every case also states the expected outcome, so two adapters that agree on a wrong answer still fail.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,17 +16,25 @@ import pytest
 
 from supabase import create_client
 from tests.conftest import EdgeServer, User
-from thinbase.db import Caller, Database
-from thinbase.db.psycopg_adapter import PsycopgDatabase
-from thinbase.db.supabase_adapter import SupabaseDatabase
+from thinbase.db import Caller, Database, SyncDatabase
+from thinbase.db.psycopg_adapter import AsyncPsycopgDatabase, PsycopgDatabase
+from thinbase.db.supabase_adapter import AsyncSupabaseDatabase, SupabaseDatabase
 from thinbase.errors import RpcError
+from thinbase.local.stack import LocalStack
 
 Outcome = tuple[str, Any]
 
 
-def outcome(database: Database, fn: str, args: dict[str, Any], caller: Caller, **kw: Any) -> Outcome:
+def outcome(database: SyncDatabase[Any], fn: str, args: dict[str, Any], caller: Caller, **kw: Any) -> Outcome:
     try:
         return ("ok", database.rpc(fn, args, caller=caller, schema="tests", **kw))
+    except RpcError as exc:
+        return ("error", (exc.status, exc.code, exc.message, exc.details, exc.hint))
+
+
+async def async_outcome(database: Database, fn: str, args: dict[str, Any], caller: Caller) -> Outcome:
+    try:
+        return ("ok", await database.rpc(fn, args, caller=caller, schema="tests"))
     except RpcError as exc:
         return ("error", (exc.status, exc.code, exc.message, exc.details, exc.hint))
 
@@ -130,6 +141,32 @@ def test_adapters_agree(
     direct = outcome(db, fn, args, caller)
     over_http = outcome(via_http, fn, args, caller)
     assert direct == expected
+    assert over_http == direct
+
+
+def test_async_adapters_agree_concurrently_on_one_loop(
+    stack: LocalStack, edge: EdgeServer, user: User
+) -> None:
+    """Every case at once on one event loop (one thread), through both async adapters opened on it: each
+    call waits on its own connection or HTTP request without blocking the others, and each gets its own
+    answer. The psycopg pool is smaller than the number of calls, so calls also queue for connections."""
+    s = edge.settings
+
+    async def run_all() -> tuple[list[Outcome], list[Outcome]]:
+        direct = AsyncPsycopgDatabase(stack.authenticator_url(), min_size=1, max_size=4)
+        over_http = AsyncSupabaseDatabase(s.supabase_url, s.anon_key, s.service_role_key)
+        try:
+            calls = [(fn, args, callers(user)[who]) for fn, args, who, _ in CASES]
+            return (
+                list(await asyncio.gather(*(async_outcome(direct, *c) for c in calls))),
+                list(await asyncio.gather(*(async_outcome(over_http, *c) for c in calls))),
+            )
+        finally:
+            await direct.close()
+            await over_http.close()
+
+    direct, over_http = asyncio.run(run_all())
+    assert direct == [case[3] for case in CASES]
     assert over_http == direct
 
 

@@ -135,6 +135,49 @@ def send(
         ) from None
 
 
+async def asend(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    service: str,
+    errors: type[UpstreamError],
+    timeout: float | httpx.Timeout,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    params: Mapping[str, str] | None = None,
+    stream: bool = False,
+) -> httpx.Response:
+    """`send` on an async client: the request path waits on the service without holding a thread. Transport
+    failures raise `errors`' timeout/unreachable error, never a raw httpx
+    exception. Any status comes back as it is: `check` decides what an error status means. With
+    `stream=True` the body is left unread (the caller closes the response)."""
+    request = http.build_request(
+        method, url, headers=dict(headers or {}), content=content, params=params, timeout=timeout
+    )
+    where = target(request.url)
+    try:
+        return await http.send(request, stream=stream)
+    except httpx.TimeoutException:
+        limit = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
+        raise errors.from_failure(
+            Failure("timeout", service, f"{service} did not answer within {limit:g} s", target=where)
+        ) from None
+    except httpx.TransportError as exc:
+        raise errors.from_failure(
+            Failure(
+                "unreachable",
+                service,
+                f"could not reach {service} at {where} ({type(exc).__name__})",
+                target=where,
+            )
+        ) from None
+    except httpx.HTTPError as exc:
+        raise errors.from_failure(
+            Failure("bad_response", service, f"{service} call failed ({type(exc).__name__})", target=where)
+        ) from None
+
+
 def parse(response: httpx.Response) -> Any:
     """The response's JSON, or None when it has none we can read."""
     try:
@@ -178,7 +221,8 @@ def check(
     try:
         raise errors.from_failure(failure(response, service=service, describe=describe))
     finally:
-        response.close()
+        if not response.is_closed:  # an async response is read and closed before it gets here (asend)
+            response.close()
 
 
 def json_object(

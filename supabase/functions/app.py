@@ -34,6 +34,9 @@ from thinbase.local.paths import LOCAL_DIR
 from thinbase.settings import Settings, load_settings
 
 WORKER_THREADS = 200
+# Outbound connections: a streamed AI answer holds one for its whole length, so httpx's default of 100
+# would queue the 101st concurrent stream until its pool timeout.
+OUTBOUND_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 CORS_EXPOSED_HEADERS = [
     "X-Request-Id",
     "Retry-After",
@@ -47,7 +50,7 @@ CORS_EXPOSED_HEADERS = [
 ]
 
 
-def _avatar_storage(settings: Settings, http: httpx.Client, database: Database) -> AvatarStorage | None:
+def _avatar_storage(settings: Settings, http: httpx.AsyncClient, database: Database) -> AvatarStorage | None:
     if settings.serves_local_gateway:
         return LocalStorage(LOCAL_DIR / "storage", settings.supabase_url, settings.jwt_secret, database)
     if settings.supabase_url and settings.anon_key:
@@ -72,26 +75,31 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Database and provider calls run in worker threads; a streamed AI answer holds one while it waits,
-        # so allow more than anyio's default 40 before everything queues.
+        # Database calls are async (the port), so are outbound calls on the request path (upstream.asend);
+        # the few sync calls left still run in worker threads, allowed more than anyio's default 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         owned = database is None
         db = database or open_database(settings)
-        with httpx.Client(timeout=10.0) as http:
+        async with contextlib.AsyncExitStack() as stack:
+            async_http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=10.0, limits=OUTBOUND_LIMITS)
+            )
+            http = stack.enter_context(httpx.Client(timeout=10.0, limits=OUTBOUND_LIMITS))
             app.state.thinbase = AppState(
                 settings=settings,
                 database=db,
                 catalog=Catalog(db),
                 http=http,
-                authenticator=Authenticator(settings, http),
+                async_http=async_http,
+                authenticator=Authenticator(settings, async_http),
                 providers=build_providers(settings, http),
-                avatar_storage=_avatar_storage(settings, http, db),
+                avatar_storage=_avatar_storage(settings, async_http, db),
             )
             try:
                 yield
             finally:
                 if owned:
-                    db.close()
+                    await db.close()
 
     app = Starlette(
         routes=routes,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.ai.conftest import hold_statuses, month, usage_rows
+from tests.aio import collect_async, run
 from tests.conftest import User, free_port
 from thinbase import errors
 from thinbase.db import Caller
@@ -33,13 +34,14 @@ HELLO = ChatRequest("m", (ChatMessage("user", "hello there"),), 50)
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
+def http() -> Iterator[httpx.AsyncClient]:
+    client = httpx.AsyncClient()
+    yield client
+    run(client.aclose())
 
 
 @pytest.fixture
-def openai(fake_openai: OpenAIFake, http: httpx.Client) -> Iterator[OpenAICompatible]:
+def openai(fake_openai: OpenAIFake, http: httpx.AsyncClient) -> Iterator[OpenAICompatible]:
     fake_openai.reset()
     yield OpenAICompatible(
         http, base_url=f"{fake_openai.url}/v1", api_key=fake_openai.api_key, timeout=httpx.Timeout(1.0)
@@ -48,7 +50,7 @@ def openai(fake_openai: OpenAIFake, http: httpx.Client) -> Iterator[OpenAICompat
 
 
 @pytest.fixture
-def anthropic(fake_anthropic: AnthropicFake, http: httpx.Client) -> Iterator[AnthropicMessages]:
+def anthropic(fake_anthropic: AnthropicFake, http: httpx.AsyncClient) -> Iterator[AnthropicMessages]:
     fake_anthropic.reset()
     yield AnthropicMessages(
         http, base_url=fake_anthropic.url, api_key=fake_anthropic.api_key, timeout=httpx.Timeout(1.0)
@@ -56,9 +58,9 @@ def anthropic(fake_anthropic: AnthropicFake, http: httpx.Client) -> Iterator[Ant
     fake_anthropic.reset()
 
 
-def failure(call: Callable[[], Any]) -> errors.AiProviderError:
+def failure(call: Callable[[], Coroutine[Any, Any, Any]]) -> errors.AiProviderError:
     with pytest.raises(errors.AiProviderError) as caught:
-        call()
+        run(call())
     return caught.value
 
 
@@ -73,16 +75,16 @@ def test_a_stream_that_stalls_mid_way_times_out(
     fake_anthropic: AnthropicFake, anthropic: AnthropicMessages
 ) -> None:
     fake_anthropic.next(Behaviour(chunk_delay=2.0))
-    stream = anthropic.stream(HELLO)
+    stream = run(anthropic.stream(HELLO))
     try:
-        error = failure(lambda: list(stream))
+        error = failure(lambda: collect_async(stream))
     finally:
-        stream.close()
+        run(stream.aclose())
     assert error.code == "ai_provider_timeout"
     assert stream.prompt_tokens is not None  # message_start had arrived: the input tokens are known
 
 
-def test_an_unreachable_provider(http: httpx.Client) -> None:
+def test_an_unreachable_provider(http: httpx.AsyncClient) -> None:
     provider = OpenAICompatible(http, base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k")
     error = failure(lambda: provider.complete(HELLO))
     assert (error.code, error.http_status) == ("ai_provider_unreachable", 503)
@@ -164,7 +166,9 @@ def test_retry_after_as_an_http_date(fake_anthropic: AnthropicFake, anthropic: A
     assert 28 <= error.retry_after <= 31
 
 
-def test_auth_failures_never_carry_the_providers_message(fake_openai: OpenAIFake, http: httpx.Client) -> None:
+def test_auth_failures_never_carry_the_providers_message(
+    fake_openai: OpenAIFake, http: httpx.AsyncClient
+) -> None:
     provider = OpenAICompatible(http, base_url=f"{fake_openai.url}/v1", api_key="sk-live-wrong")
     error = failure(lambda: provider.complete(HELLO))
     assert isinstance(error, errors.AiProviderAuthFailed)
@@ -184,12 +188,12 @@ def test_an_unreadable_success_is_a_bad_response(
 
 
 def test_anthropic_accepts_a_base_url_with_or_without_v1(
-    fake_anthropic: AnthropicFake, http: httpx.Client
+    fake_anthropic: AnthropicFake, http: httpx.AsyncClient
 ) -> None:
     fake_anthropic.reset()
     for base in (fake_anthropic.url, f"{fake_anthropic.url}/", f"{fake_anthropic.url}/v1"):
         provider = AnthropicMessages(http, base_url=base, api_key=fake_anthropic.api_key)
-        assert provider.complete(HELLO).usage is not None
+        assert run(provider.complete(HELLO)).usage is not None
     assert {a.path for a in fake_anthropic.answers} == {"/v1/messages"}
 
 
@@ -246,7 +250,7 @@ def test_configuration_says_what_is_missing(env: dict[str, str], problem: str) -
     ],
 )
 def test_configuration_defaults(
-    http: httpx.Client, env: dict[str, str], url: str, token_parameter: str | None
+    http: httpx.AsyncClient, env: dict[str, str], url: str, token_parameter: str | None
 ) -> None:
     config = ai_config(load_settings(env={"AI_API_KEY": "secret-key", **env}))
     assert "secret-key" not in repr(config)
@@ -259,7 +263,6 @@ def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
     stack: LocalStack,
     db: PsycopgDatabase,
     fake_openai: OpenAIFake,
-    http: httpx.Client,
     make_user: Callable[..., User],
 ) -> None:
     """The client stops reading and then goes away while the body generator waits at a `yield`: Starlette
@@ -271,11 +274,13 @@ def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
         "reserve_ai_usage", {"user_id": user.id, "estimated_tokens": 500}, caller=Caller.service()
     )[0]
     fake_openai.next(Behaviour(chunk_delay=0.05, reply=" ".join(f"w{i}" for i in range(100))))
+    # Everything on the loop the port's pool belongs to: the provider's connection too.
+    http = httpx.AsyncClient()
     provider = OpenAICompatible(http, base_url=f"{fake_openai.url}/v1", api_key=fake_openai.api_key)
     chat = ChatRequest("m", (ChatMessage("user", "x" * 40),), 100)
-    meter = Meter(db, str(reservation["reservation_id"]), "openai", "m")
+    meter = Meter(db.port, str(reservation["reservation_id"]), "openai", "m")
     session = StreamSession(
-        AdmittedCall(provider, chat, meter, Prompt(chat.messages, 100, True)), provider.stream(chat)
+        AdmittedCall(provider, chat, meter, Prompt(chat.messages, 100, True)), db.run(provider.stream(chat))
     )
     response = EventStreamResponse(session)
 
@@ -309,7 +314,10 @@ def test_usage_is_settled_when_the_client_leaves_while_a_send_is_pending(
         settled_in_time.append(meter.committed is not None)
 
     settled_in_time: list[bool] = []
-    anyio.run(serve)
+    try:
+        db.run(serve())
+    finally:
+        db.run(http.aclose())
     assert settled_in_time == [True]
     answer = fake_openai.last
     assert answer.client_disconnected.wait(10)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.ai.conftest import AiSite, auth, stream_events, usage_rows
+from tests.aio import collect, run
 from tests.conftest import EdgeServer, User, free_port, serve_edge
 from thinbase import errors
 from thinbase.fakes.ai import (
@@ -64,7 +65,15 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def client(provider: str, fake: AiFake, http: httpx.Client, api_key: str | None = None) -> ChatProvider:
+@pytest.fixture(scope="module")
+def app_http() -> Iterator[httpx.AsyncClient]:
+    """What the edge app's provider clients send with (async, on the tests' loop)."""
+    client = httpx.AsyncClient()
+    yield client
+    run(client.aclose())
+
+
+def client(provider: str, fake: AiFake, http: httpx.AsyncClient, api_key: str | None = None) -> ChatProvider:
     """The edge app's client for `provider`, configured the way the runner configures the app."""
     config = AiConfig(provider, fake.base_url, fake.api_key if api_key is None else api_key, "m")
     return build_provider(config, http)
@@ -138,7 +147,9 @@ def test_gemini_through_the_edge_app_answers_and_streams(
     ]
 
 
-def test_gemini_answers_a_wrong_key_with_its_400(gemini: GeminiFake, http: httpx.Client) -> None:
+def test_gemini_answers_a_wrong_key_with_its_400(
+    gemini: GeminiFake, http: httpx.Client, app_http: httpx.AsyncClient
+) -> None:
     gemini.reset()
     raw = http.post(
         f"{gemini.base_url}/chat/completions",
@@ -152,7 +163,7 @@ def test_gemini_answers_a_wrong_key_with_its_400(gemini: GeminiFake, http: httpx
         "API_KEY_INVALID",
     )
     with pytest.raises(errors.AiProviderAuthFailed):
-        client("gemini", gemini, http, api_key="wrong").complete(HELLO)
+        run(client("gemini", gemini, app_http, api_key="wrong").complete(HELLO))
     # Gemini has no native generateContent here: the app never calls it.
     native = http.post(
         f"{gemini.url}/v1beta/models/m:generateContent", json={}, headers={"x-goog-api-key": gemini.api_key}
@@ -175,43 +186,43 @@ UNAVAILABLE_EXPECTED = {
 
 @pytest.mark.parametrize("provider", FAKES)
 def test_the_fail_knob_answers_every_request_with_the_providers_error(
-    provider: str, http: httpx.Client
+    provider: str, http: httpx.Client, app_http: httpx.AsyncClient
 ) -> None:
     with FAKES[provider](fail=503) as fake:
         raw = raw_post(provider, fake, http)
         assert raw.status_code == 503
         assert UNAVAILABLE[provider](raw.json()) == UNAVAILABLE_EXPECTED[provider]
         with pytest.raises(errors.AiProviderUnavailable) as caught:
-            client(provider, fake, http).complete(HELLO)
+            run(client(provider, fake, app_http).complete(HELLO))
         assert caught.value.provider_status == 503
         with pytest.raises(errors.AiProviderUnavailable):
-            client(provider, fake, http).stream(HELLO)
+            run(client(provider, fake, app_http).stream(HELLO))
         assert [a.status for a in fake.answers] == [503, 503, 503]
         # A test's queued behaviour still wins, once; reset() keeps the knob.
         fake.next(Behaviour(), Behaviour(status=429))
-        assert client(provider, fake, http).complete(HELLO).text == DEFAULT_REPLY
+        assert run(client(provider, fake, app_http).complete(HELLO)).text == DEFAULT_REPLY
         with pytest.raises(errors.AiProviderBusy):
-            client(provider, fake, http).complete(HELLO)
+            run(client(provider, fake, app_http).complete(HELLO))
         fake.reset()
         assert raw_post(provider, fake, http).status_code == 503
 
 
 @pytest.mark.parametrize("provider", FAKES)
-def test_the_delay_knob_slows_the_answer_and_every_chunk(provider: str, http: httpx.Client) -> None:
+def test_the_delay_knob_slows_the_answer_and_every_chunk(provider: str, app_http: httpx.AsyncClient) -> None:
     delay = 0.03
     port = free_port()
     pieces = len(DEFAULT_REPLY.split(" "))
     with FAKES[provider](delay=delay, port=port) as fake:
         assert fake.url == f"http://127.0.0.1:{port}"
         started = time.monotonic()
-        assert client(provider, fake, http).complete(HELLO).text == DEFAULT_REPLY
+        assert run(client(provider, fake, app_http).complete(HELLO)).text == DEFAULT_REPLY
         assert time.monotonic() - started >= delay
         started = time.monotonic()
-        stream = client(provider, fake, http).stream(HELLO)
+        stream = run(client(provider, fake, app_http).stream(HELLO))
         try:
-            deltas = list(stream)
+            deltas = collect(stream)
         finally:
-            stream.close()
+            run(stream.aclose())
         elapsed = time.monotonic() - started
     assert deltas == [f"{word} " for word in DEFAULT_REPLY.split(" ")[:-1]] + [DEFAULT_REPLY.split(" ")[-1]]
     # The fake sleeps `delay` before answering and again before each text chunk, one after another, so the

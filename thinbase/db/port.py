@@ -54,9 +54,12 @@ class Caller:
 
 
 class Database(Protocol):
-    """Call RPC `fn` with named `args` as `caller`; returns the decoded JSON PostgREST would return."""
+    """Call RPC `fn` with named `args` as `caller`; returns the decoded JSON PostgREST would return.
 
-    def rpc(
+    Async: a call waiting on Postgres (or PostgREST) holds no thread. Sync code (the CLI, tests) goes
+    through `thinbase.db.sync.SyncDatabase`, a facade that runs this same interface on a loop of its own."""
+
+    async def rpc(
         self,
         fn: str,
         args: Mapping[str, Any] | None = None,
@@ -67,4 +70,4 @@ class Database(Protocol):
         read_only: bool = False,
     ) -> Any: ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...

@@ -11,6 +11,9 @@ trip instead of four (BEGIN, settings, call, COMMIT) — measured 122 µs agains
 Arguments are matched by name and cast by the function's own parameter types, exactly as PostgREST does,
 so a JSON body behaves the same whichever adapter sends it. Errors become `RpcError` with PostgREST's
 status and body; connection failures become `DatabaseUnavailable`.
+
+The adapter is async (psycopg's AsyncConnectionPool): a request waiting on Postgres holds no thread. Its
+pool opens on first use, on the event loop that uses it; `PsycopgDatabase` is the sync facade over it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from thinbase.db import table_sql
 from thinbase.db.port import Caller
 from thinbase.db.postgrest_errors import status_for
+from thinbase.db.sync import SyncDatabase
 from thinbase.db.tables import SingularityError, TableRead, TableRows, TableUpdate
 from thinbase.errors import DatabaseUnavailable, RpcError
 
@@ -87,11 +91,14 @@ def _signature(
     return Signature(tuple(inputs), tuple(in_types), len(in_types) - defaults, returns_set, returns, volatile)
 
 
-class PsycopgDatabase:
-    """Database port over a psycopg connection pool (as `authenticator` on the local stack)."""
+Conn = psycopg.AsyncConnection[TupleRow]
+
+
+class AsyncPsycopgDatabase:
+    """Database port over a psycopg async connection pool (as `authenticator` on the local stack)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0) -> None:
-        self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
+        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
@@ -100,23 +107,35 @@ class PsycopgDatabase:
             # connection; behind a transaction pooler (Supavisor, PgBouncer) that statement stays on a server
             # connection other clients get, and the next run may land on one that lacks it.
             kwargs={"autocommit": True, "prepare_threshold": None},
-            check=ConnectionPool.check_connection,
-            open=True,
+            check=AsyncConnectionPool.check_connection,
+            open=False,  # an async pool opens on a running loop: the first call's (`_connection`)
             name="thinbase",
         )
+        self._opened = False
         self._signatures: dict[tuple[str, str], list[Signature]] = {}
         self._role_settings: dict[str, list[tuple[str, str]]] = {}
         self._catalog: dict[str, list[str]] | None = None
         self._lock = threading.Lock()
 
-    def close(self) -> None:
-        self._pool.close()
+    @property
+    def max_size(self) -> int:
+        return self._pool.max_size
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Block until the pool holds its minimum number of connections (benchmarks and concurrency tests)."""
-        self._pool.wait(timeout=timeout)
+    async def _open(self) -> AsyncConnectionPool[Conn]:
+        if not self._opened:
+            self._opened = True
+            await self._pool.open()
+        return self._pool
 
-    def rpc(
+    async def close(self) -> None:
+        self._opened = True  # a closed pool stays closed
+        await self._pool.close()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the pool holds its minimum number of connections (benchmarks and concurrency tests)."""
+        await (await self._open()).wait(timeout=timeout)
+
+    async def rpc(
         self,
         fn: str,
         args: Mapping[str, Any] | None = None,
@@ -128,13 +147,13 @@ class PsycopgDatabase:
     ) -> Any:
         body = dict(args or {})
         try:
-            with self._pool.connection() as conn:
+            async with (await self._open()).connection() as conn:
                 try:
-                    return self._call(conn, schema, fn, body, caller, headers or {}, read_only)
+                    return await self._call(conn, schema, fn, body, caller, headers or {}, read_only)
                 except psycopg.errors.UndefinedFunction:
                     # The function changed since we cached its signature (a migration ran): look again once.
                     self._forget(schema, fn)
-                    return self._call(conn, schema, fn, body, caller, headers or {}, read_only)
+                    return await self._call(conn, schema, fn, body, caller, headers or {}, read_only)
         except RpcError:
             raise
         except PoolTimeout as exc:
@@ -146,13 +165,13 @@ class PsycopgDatabase:
 
     # -- table reads and updates (thinbase.db.tables; the local gateway's /rest/v1/{table}) ------------
 
-    def read_table(
+    async def read_table(
         self, read: TableRead, *, caller: Caller, headers: Mapping[str, str] | None = None
     ) -> TableRows:
         """A GET as PostgREST runs it: one read-only transaction as the caller."""
-        return self._table_call(read.table, caller, headers or {}, "GET", read_only=True, read=read)
+        return await self._table_call(read.table, caller, headers or {}, "GET", read_only=True, read=read)
 
-    def update_table(
+    async def update_table(
         self,
         update: TableUpdate,
         *,
@@ -162,11 +181,11 @@ class PsycopgDatabase:
     ) -> TableRows:
         """A PATCH as PostgREST runs it. A singular update that matched other than one row is rolled back
         (SingularityError), as PostgREST does for `Accept: application/vnd.pgrst.object+json`."""
-        return self._table_call(
+        return await self._table_call(
             update.table, caller, headers or {}, "PATCH", update=update, representation=representation
         )
 
-    def _table_call(
+    async def _table_call(
         self,
         table: str,
         caller: Caller,
@@ -179,8 +198,8 @@ class PsycopgDatabase:
         representation: bool = False,
     ) -> TableRows:
         try:
-            with self._pool.connection() as conn:
-                catalog = self._table_catalog(conn, table)
+            async with (await self._open()).connection() as conn:
+                catalog = await self._table_catalog(conn, table)
                 if read is not None:
                     statement, params = table_sql.read_statement(read, catalog)
                 else:
@@ -193,20 +212,20 @@ class PsycopgDatabase:
                     "",
                     caller,
                     headers,
-                    self._settings_for(conn, caller.role),
+                    await self._settings_for(conn, caller.role),
                     method=method,
                     path=f"/{table}",
                 )
                 statements: list[sql.Composable] = [_set_config_query(len(settings)), statement]
                 if read_only:
                     statements.insert(0, sql.SQL("set transaction read only"))
-                with conn.transaction(), psycopg.ClientCursor(conn) as cursor:
-                    cursor.execute(
+                async with conn.transaction(), psycopg.AsyncClientCursor(conn) as cursor:
+                    await cursor.execute(
                         sql.SQL("; ").join(statements), [*(v for pair in settings for v in pair), *params]
                     )
                     while cursor.nextset():  # the query's result is the last one
                         pass
-                    row = cursor.fetchone()
+                    row = await cursor.fetchone()
                     assert row is not None
                     total, matched, rows = row
                     if update is not None and update.singular and matched != 1:
@@ -223,13 +242,14 @@ class PsycopgDatabase:
             return TableRows(rows=list(rows), total=int(matched))
         return TableRows(rows=list(rows), total=None if total is None else int(total))
 
-    def _table_catalog(self, conn: psycopg.Connection[TupleRow], table: str) -> dict[str, list[str]]:
+    async def _table_catalog(self, conn: Conn, table: str) -> dict[str, list[str]]:
         """Tables and their columns in `public`, as PostgREST's schema cache; read again once on a miss (a
         migration ran), so a table that really is missing answers PGRST205."""
         with self._lock:
             catalog = self._catalog
         if catalog is None or table not in catalog:
-            catalog = {str(name): list(columns) for name, columns in conn.execute(table_sql.CATALOG_SQL)}
+            listed = await (await conn.execute(table_sql.CATALOG_SQL)).fetchall()
+            catalog = {str(name): list(columns) for name, columns in listed}
             with self._lock:
                 self._catalog = catalog
         if table not in catalog:
@@ -238,9 +258,9 @@ class PsycopgDatabase:
 
     # -- one call ---------------------------------------------------------------------------------------
 
-    def _call(
+    async def _call(
         self,
-        conn: psycopg.Connection[TupleRow],
+        conn: Conn,
         schema: str,
         fn: str,
         body: dict[str, Any],
@@ -249,31 +269,29 @@ class PsycopgDatabase:
         read_only: bool,
     ) -> Any:
         names = frozenset(body)
-        signature = self._resolve(conn, schema, fn, names)
-        settings = _request_settings(schema, fn, caller, headers, self._settings_for(conn, caller.role))
+        signature = await self._resolve(conn, schema, fn, names)
+        settings = _request_settings(schema, fn, caller, headers, await self._settings_for(conn, caller.role))
         statements: list[sql.Composable] = [
             _set_config_query(len(settings)),
             _call_query(schema, fn, signature, names),
         ]
         if read_only or not signature.volatile:
             statements.insert(0, sql.SQL("set transaction read only"))
-        with psycopg.ClientCursor(conn) as cursor:
-            cursor.execute(
+        async with psycopg.AsyncClientCursor(conn) as cursor:
+            await cursor.execute(
                 sql.SQL("; ").join(statements), [*(v for pair in settings for v in pair), json.dumps(body)]
             )
             while cursor.nextset():  # the call's result is the last one
                 pass
-            row = cursor.fetchone()
+            row = await cursor.fetchone()
         return None if signature.returns == "void" or row is None else row[0]
 
-    def _resolve(
-        self, conn: psycopg.Connection[TupleRow], schema: str, fn: str, names: frozenset[str]
-    ) -> Signature:
+    async def _resolve(self, conn: Conn, schema: str, fn: str, names: frozenset[str]) -> Signature:
         key = (schema, fn)
         with self._lock:
             cached = self._signatures.get(key)
         if cached is None:
-            rows = conn.execute(_SIGNATURES_SQL, (schema, fn)).fetchall()
+            rows = await (await conn.execute(_SIGNATURES_SQL, (schema, fn))).fetchall()
             cached = [_signature(*row) for row in rows]
             with self._lock:
                 self._signatures[key] = cached
@@ -302,15 +320,46 @@ class PsycopgDatabase:
         with self._lock:
             self._signatures.pop((schema, fn), None)
 
-    def _settings_for(self, conn: psycopg.Connection[TupleRow], role: str) -> list[tuple[str, str]]:
+    async def _settings_for(self, conn: Conn, role: str) -> list[tuple[str, str]]:
         """`ALTER ROLE … SET` values of the impersonated role (anon's statement_timeout …), as PostgREST."""
         with self._lock:
             cached = self._role_settings.get(role)
         if cached is None:
-            cached = [(str(name), str(value)) for name, value in conn.execute(_ROLE_SETTINGS_SQL, (role,))]
+            listed = await (await conn.execute(_ROLE_SETTINGS_SQL, (role,))).fetchall()
+            cached = [(str(name), str(value)) for name, value in listed]
             with self._lock:
                 self._role_settings[role] = cached
         return cached
+
+
+class PsycopgDatabase(SyncDatabase[AsyncPsycopgDatabase]):
+    """The sync facade over `AsyncPsycopgDatabase` (the CLI, tests, benchmarks' drivers)."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0) -> None:
+        super().__init__(
+            lambda: AsyncPsycopgDatabase(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the pool holds its minimum number of connections."""
+        self.run(self.port.wait_ready(timeout))
+
+    def read_table(
+        self, read: TableRead, *, caller: Caller, headers: Mapping[str, str] | None = None
+    ) -> TableRows:
+        return self.run(self.port.read_table(read, caller=caller, headers=headers))
+
+    def update_table(
+        self,
+        update: TableUpdate,
+        *,
+        caller: Caller,
+        headers: Mapping[str, str] | None = None,
+        representation: bool = False,
+    ) -> TableRows:
+        return self.run(
+            self.port.update_table(update, caller=caller, headers=headers, representation=representation)
+        )
 
 
 def _request_settings(

@@ -87,11 +87,11 @@ class SingularityError(Exception):
 class TableAccess(Protocol):
     """Run table reads and updates as `caller` (role, claims and headers as PostgREST sets them)."""
 
-    def read_table(
+    async def read_table(
         self, read: TableRead, *, caller: Caller, headers: Mapping[str, str] | None = None
     ) -> TableRows: ...
 
-    def update_table(
+    async def update_table(
         self,
         update: TableUpdate,
         *,

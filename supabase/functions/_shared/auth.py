@@ -12,8 +12,8 @@ new `sb_publishable_…`/`sb_secret_…` key.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -34,18 +34,18 @@ JWKS_REFRESH_COOLDOWN_SECONDS = 30.0
 class JwksCache:
     """The project's signing keys, fetched over HTTP and kept for ten minutes, as the platform does."""
 
-    def __init__(self, url: str, http: httpx.Client) -> None:
+    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
         self._url = url
         self._http = http
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()  # one refresh at a time; others wait for its keys
 
-    def key(self, kid: str | None) -> jwt.PyJWK:
-        with self._lock:
+    async def key(self, kid: str | None) -> jwt.PyJWK:
+        async with self._lock:
             fresh = time.monotonic() - self._fetched_at < JWKS_LIFETIME_SECONDS
             if not fresh or (kid not in self._keys and self._may_refresh()):
-                self._refresh()
+                await self._refresh()
             if kid is None and len(self._keys) == 1:
                 return next(iter(self._keys.values()))
             if kid is None or kid not in self._keys:
@@ -55,9 +55,9 @@ class JwksCache:
     def _may_refresh(self) -> bool:
         return time.monotonic() - self._fetched_at >= JWKS_REFRESH_COOLDOWN_SECONDS
 
-    def _refresh(self) -> None:
+    async def _refresh(self) -> None:
         try:
-            response = upstream.send(
+            response = await upstream.asend(
                 self._http, "GET", self._url, service="jwks", errors=JwksError, timeout=5.0
             )
             jwks = jwt.PyJWKSet.from_dict(upstream.json_object(response, service="jwks", errors=JwksError))
@@ -75,7 +75,7 @@ class JwksCache:
 class Authenticator:
     """Verifies user access tokens and API keys against the project's settings."""
 
-    def __init__(self, settings: Settings, http: httpx.Client) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._secret = settings.jwt_secret
         self._jwks = JwksCache(settings.jwks_url, http) if settings.jwks_url else None
         self._api_keys = tuple(k for k in (settings.anon_key, settings.service_role_key) if k)
@@ -85,8 +85,9 @@ class Authenticator:
     def configured(self) -> bool:
         return bool(self._secret or self._jwks)
 
-    def verify_access_token(self, token: str) -> dict[str, Any]:
-        """The verified claims of a signed-in user's access token, or TokenError."""
+    async def verify_access_token(self, token: str) -> dict[str, Any]:
+        """The verified claims of a signed-in user's access token, or TokenError. Async: fetching the JWKS
+        (every JWKS_LIFETIME_SECONDS, or for an unknown key id) does not block the event loop."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -95,7 +96,7 @@ class Authenticator:
         if alg == "HS256" and self._secret:
             key: Any = self._secret
         elif alg in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
-            jwk = self._jwks.key(header.get("kid"))
+            jwk = await self._jwks.key(header.get("kid"))
             if jwk.algorithm_name not in (alg, None):
                 raise TokenError("the token's algorithm does not match its key")
             key = jwk.key

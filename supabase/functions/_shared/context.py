@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from thinbase.db import Caller
@@ -18,7 +17,7 @@ def authenticator(request: Request) -> Authenticator:
     return app_state(request).authenticator
 
 
-def require_user(request: Request) -> Caller:
+async def require_user(request: Request) -> Caller:
     """The signed-in user making this request; TokenError (401) otherwise."""
     auth = authenticator(request)
     auth.check_api_key(request.headers)
@@ -27,7 +26,7 @@ def require_user(request: Request) -> Caller:
         raise TokenError("no bearer token")
     if not auth.configured:
         raise HttpError(503, "auth_not_configured", "Set SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL.")
-    return Caller.user(auth.verify_access_token(token), token=token)
+    return Caller.user(await auth.verify_access_token(token), token=token)
 
 
 def forwarded_headers(request: Request) -> dict[str, str]:
@@ -49,9 +48,7 @@ async def call_rpc(
     token is still valid. Who is calling no longer exists, which is a 401."""
     database = app_state(request).database
     try:
-        return await run_in_threadpool(
-            database.rpc, fn, args, caller=caller, headers=forwarded_headers(request)
-        )
+        return await database.rpc(fn, args, caller=caller, headers=forwarded_headers(request))
     except RpcError as exc:
         if exc.code == "23503" and caller.role == "authenticated":
             raise TokenError("this account no longer exists") from exc

@@ -24,7 +24,8 @@ class AppState:
     settings: Settings
     database: Database
     catalog: Catalog
-    http: httpx.Client  # the one outbound client (thinbase.upstream); each call sets its own timeout
+    http: httpx.Client  # outbound calls not yet async (thinbase.upstream.send); each sets its own timeout
+    async_http: httpx.AsyncClient  # outbound calls on the request path (upstream.asend)
     authenticator: Authenticator
     providers: dict[str, Provider]  # the configured payment providers, by name
     avatar_storage: AvatarStorage | None  # None: neither Supabase Storage nor the local stack

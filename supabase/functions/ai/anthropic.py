@@ -42,7 +42,7 @@ def _input_tokens(usage: dict[str, Any]) -> int | None:
 class AnthropicMessages(ChatProvider):
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx.AsyncClient,
         *,
         base_url: str,
         api_key: str,
@@ -77,8 +77,8 @@ class AnthropicMessages(ChatProvider):
             body["stream"] = True
         return body
 
-    def complete(self, request: ChatRequest) -> Completion:
-        response = send(
+    async def complete(self, request: ChatRequest) -> Completion:
+        response = await send(
             self.http,
             self.url,
             headers=self._headers,
@@ -109,8 +109,8 @@ class AnthropicMessages(ChatProvider):
             usage=usage,
         )
 
-    def stream(self, request: ChatRequest) -> ChatStream:
-        response = send(
+    async def stream(self, request: ChatRequest) -> ChatStream:
+        response = await send(
             self.http,
             self.url,
             headers={**self._headers, "Accept": "text/event-stream"},

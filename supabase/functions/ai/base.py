@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,12 +86,12 @@ class Completion:
 
 
 class ChatStream(ABC):
-    """A streamed answer: iterate it (once) for text deltas.
+    """A streamed answer: iterate it (once, `async for`) for text deltas; waiting holds no thread.
 
     While iterating it records what the provider reported: `model`, `finish_reason`, `prompt_tokens` and
     `completion_tokens` (None until reported; Anthropic reports input early and output cumulatively),
     `usage_final` (the provider's final usage report arrived) and `output_chars` (text received so far).
-    Iteration raises AiProviderError when the provider fails mid-stream. `close()` drops the connection,
+    Iteration raises AiProviderError when the provider fails mid-stream. `aclose()` drops the connection,
     which makes the provider stop generating; it is safe to call more than once.
     """
 
@@ -107,9 +107,9 @@ class ChatStream(ABC):
         self.output_chars = 0
         self._ended = False  # the provider's own end marker ([DONE], message_stop) arrived
 
-    def __iter__(self) -> Iterator[str]:
+    async def __aiter__(self) -> AsyncIterator[str]:
         try:
-            for event, data in iter_sse(self._response.iter_lines()):
+            async for event, data in aiter_sse(self._response.aiter_lines()):
                 delta = self._handle(event, data)
                 if delta:
                     self.output_chars += len(delta)
@@ -142,8 +142,8 @@ class ChatStream(ABC):
         """What the provider has reported so far (0 for what it has not)."""
         return Usage(self.prompt_tokens or 0, self.completion_tokens or 0)
 
-    def close(self) -> None:
-        self._response.close()
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 class ChatProvider(ABC):
@@ -152,19 +152,19 @@ class ChatProvider(ABC):
     name: str
 
     @abstractmethod
-    def complete(self, request: ChatRequest) -> Completion:
+    async def complete(self, request: ChatRequest) -> Completion:
         """One whole answer. Raises AiProviderError."""
 
     @abstractmethod
-    def stream(self, request: ChatRequest) -> ChatStream:
+    async def stream(self, request: ChatRequest) -> ChatStream:
         """Start a streamed answer. Provider HTTP errors raise AiProviderError here, before any event."""
 
 
 # -- sending ------------------------------------------------------------------------------------------------
 
 
-def send(
-    http: httpx.Client,
+async def send(
+    http: httpx.AsyncClient,
     url: str,
     *,
     headers: Mapping[str, str],
@@ -177,7 +177,7 @@ def send(
     body read and closed).
 
     With `stream=True` the successful response is returned unread: the caller must close it."""
-    response = upstream.send(
+    response = await upstream.asend(
         http,
         "POST",
         url,
@@ -188,9 +188,11 @@ def send(
         content=json.dumps(body).encode(),
         stream=stream,
     )
+    if not response.is_success and not response.is_stream_consumed:
+        await response.aread()  # `check` reads the error body, which an async stream must read here
     upstream.check(response, service=service, errors=AiProviderError, describe=_describe)
     if stream and not response.headers.get("content-type", "").startswith("text/event-stream"):
-        response.close()
+        await response.aclose()
         raise AiProviderBadResponse(
             "The AI provider did not answer with an event stream.", provider_status=response.status_code
         )
@@ -243,27 +245,56 @@ def stream_error(payload: Mapping[str, Any]) -> AiProviderError:
 # -- server-sent events -------------------------------------------------------------------------------------
 
 
-def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
-    """(event name, data) for each event of an SSE stream (WHATWG rules: `data:` lines joined with newlines,
-    an optional single space after the colon, comment lines start with a colon, a blank line dispatches)."""
-    event: str | None = None
-    data: list[str] = []
-    for line in lines:
+async def aiter_sse(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str | None, str]]:
+    """`iter_sse` over lines that arrive asynchronously."""
+    parser = SseParser()
+    async for line in lines:
+        found = parser.feed(line)
+        if found is not None:
+            yield found
+    found = parser.end()
+    if found is not None:
+        yield found
+
+
+class SseParser:
+    """The WHATWG event-stream rules, one line at a time (what `iter_sse` and `aiter_sse` share)."""
+
+    def __init__(self) -> None:
+        self.event: str | None = None
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str | None, str] | None:
+        """The event a blank line dispatches, else None."""
         if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
+            found = (self.event, "\n".join(self.data)) if self.data else None
+            self.event, self.data = None, []
+            return found
         if line.startswith(":"):
-            continue
+            return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "data":
-            data.append(value)
+            self.data.append(value)
         elif name == "event":
-            event = value
-    if data:
-        yield event, "\n".join(data)
+            self.event = value
+        return None
+
+    def end(self) -> tuple[str | None, str] | None:
+        return (self.event, "\n".join(self.data)) if self.data else None
+
+
+def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
+    """(event name, data) for each event of an SSE stream (WHATWG rules: `data:` lines joined with newlines,
+    an optional single space after the colon, comment lines start with a colon, a blank line dispatches)."""
+    parser = SseParser()
+    for line in lines:
+        found = parser.feed(line)
+        if found is not None:
+            yield found
+    found = parser.end()
+    if found is not None:
+        yield found
 
 
 def token_count(value: Any) -> int | None:

@@ -68,7 +68,7 @@ def ai_config(settings: Settings) -> AiConfig:
     return AiConfig(provider, base_url.rstrip("/"), api_key, settings.get("AI_MODEL").strip())
 
 
-def build_provider(config: AiConfig, http: httpx.Client) -> ChatProvider:
+def build_provider(config: AiConfig, http: httpx.AsyncClient) -> ChatProvider:
     if config.provider == "anthropic":
         return AnthropicMessages(http, base_url=config.base_url, api_key=config.api_key, name=config.provider)
     # OpenAI itself wants max_completion_tokens (its reasoning models refuse max_tokens); compatible servers

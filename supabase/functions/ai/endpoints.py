@@ -26,7 +26,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -83,16 +82,16 @@ async def _admit(request: Request, user: Caller, config: AiConfig, prompt: Promp
     meter = Meter(database, reservation.id, config.provider, model or "unset")
     request.state.log_extra = {"reservation_id": reservation.id, "provider": config.provider}
     if not model:
-        await meter.commit_async(Usage(0, 0))  # releases the hold; nothing was used
+        await meter.commit(Usage(0, 0))  # releases the hold; nothing was used
         raise HttpError(503, "ai_not_configured", "No AI model: set AI_MODEL or the plan's ai_model.")
-    provider = build_provider(config, app_state(request).http)
+    provider = build_provider(config, app_state(request).async_http)
     return AdmittedCall(provider, ChatRequest(model, prompt.messages, prompt.max_tokens), meter, prompt)
 
 
 async def _complete(call: AdmittedCall) -> JSONResponse:
     completion: Completion | None = None
     try:
-        completion = await run_in_threadpool(call.provider.complete, call.chat)
+        completion = await call.provider.complete(call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
         raise
@@ -103,7 +102,7 @@ async def _complete(call: AdmittedCall) -> JSONResponse:
             usage = completion.usage or Usage(
                 tokens_for_chars(call.prompt.chars), tokens_for_chars(len(completion.text))
             )
-        await call.meter.commit_async(usage, completion.model if completion else None)
+        await call.meter.commit(usage, completion.model if completion else None)
     return JSONResponse(
         {
             "text": completion.text,
@@ -130,11 +129,11 @@ class StreamSession:
         self._settled: tuple[Usage, bool] | None = None
 
     async def events(self) -> AsyncGenerator[bytes, None]:
-        deltas = iter(self.stream)
+        deltas = aiter(self.stream)
         try:
             while True:
                 try:
-                    delta = await run_in_threadpool(next, deltas, None)
+                    delta = await anext(deltas, None)
                 except AiProviderError as exc:
                     self.outcome = "failed"
                     _log_provider_error(exc, self.call.provider.name, self.call.meter)
@@ -167,8 +166,8 @@ class StreamSession:
                 max_tokens=self.call.prompt.max_tokens,
             )
             with anyio.CancelScope(shield=True):
-                await run_in_threadpool(self.stream.close)
-                await self.call.meter.commit_async(self._settled[0], self.stream.model)
+                await self.stream.aclose()
+                await self.call.meter.commit(self._settled[0], self.stream.model)
         return self._settled
 
 
@@ -196,19 +195,19 @@ class EventStreamResponse(StreamingResponse):
 
 async def _stream(call: AdmittedCall) -> Response:
     try:
-        stream = await run_in_threadpool(call.provider.stream, call.chat)
+        stream = await call.provider.stream(call.chat)
     except AiProviderError as exc:
         _log_provider_error(exc, call.provider.name, call.meter)
-        await call.meter.commit_async(Usage(0, 0))
+        await call.meter.commit(Usage(0, 0))
         raise
     except BaseException:
-        await call.meter.commit_async(Usage(0, 0))
+        await call.meter.commit(Usage(0, 0))
         raise
     return EventStreamResponse(StreamSession(call, stream))
 
 
 async def chat(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     config = _configuration(request)
     prompt = parse_chat(await read_json_object(request, limit=MAX_BODY_BYTES))
     call = await _admit(request, user, config, prompt)
@@ -216,7 +215,7 @@ async def chat(request: Request) -> Response:
 
 
 async def generate(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     config = _configuration(request)
     prompt = parse_generate(await read_json_object(request, limit=MAX_BODY_BYTES))
     return await _complete(await _admit(request, user, config, prompt))

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from thinbase.db import Caller, Database
@@ -106,14 +105,14 @@ class Meter:
     def done(self) -> bool:
         return self._claimed
 
-    def commit(self, usage: Usage, model: str | None = None) -> bool:
+    async def _commit(self, usage: Usage, model: str | None = None) -> bool:
         """Record `usage`; False if already done or the database refused (logged; the hold then expires)."""
         with self._lock:
             if self._claimed:
                 return False
             self._claimed = True
         try:
-            self.database.rpc(
+            await self.database.rpc(
                 "commit_ai_usage",
                 {
                     "reservation_id": self.reservation_id,
@@ -130,11 +129,11 @@ class Meter:
         self.committed = usage
         return True
 
-    async def commit_async(self, usage: Usage, model: str | None = None) -> bool:
-        """`commit` from async code; shielded, so a cancelled request (client gone) still records usage."""
+    async def commit(self, usage: Usage, model: str | None = None) -> bool:
+        """Record `usage` (`_commit`), shielded: a cancelled request (client gone) still records usage."""
         committed = False
         with anyio.CancelScope(shield=True):
-            committed = await run_in_threadpool(self.commit, usage, model)
+            committed = await self._commit(usage, model)
         return committed
 
 

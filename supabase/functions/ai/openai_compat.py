@@ -47,7 +47,7 @@ class OpenAICompatible(ChatProvider):
 
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx.AsyncClient,
         *,
         base_url: str,
         api_key: str,
@@ -77,8 +77,8 @@ class OpenAICompatible(ChatProvider):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def complete(self, request: ChatRequest) -> Completion:
-        response = send(
+    async def complete(self, request: ChatRequest) -> Completion:
+        response = await send(
             self.http,
             self.url,
             headers=self._headers,
@@ -103,8 +103,8 @@ class OpenAICompatible(ChatProvider):
             usage=_usage(body.get("usage")),
         )
 
-    def stream(self, request: ChatRequest) -> ChatStream:
-        response = send(
+    async def stream(self, request: ChatRequest) -> ChatStream:
+        response = await send(
             self.http,
             self.url,
             headers={**self._headers, "Accept": "text/event-stream"},

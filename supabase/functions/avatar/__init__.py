@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -38,7 +37,7 @@ def _storage(request: Request) -> AvatarStorage:
 
 
 async def request_upload(request: Request) -> JSONResponse:
-    user = require_user(request)
+    user = await require_user(request)
     body = await read_json_object(request, limit=4096)
     size, kind = body.get("fileSize"), body.get("fileType")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -50,7 +49,7 @@ async def request_upload(request: Request) -> JSONResponse:
             400, "unsupported_file_type", f"`fileType` must be one of {', '.join(ALLOWED_TYPES)}."
         )
     path = avatar_path(user)
-    signed = await run_in_threadpool(_storage(request).sign_upload, user, path, size, kind)
+    signed = await _storage(request).sign_upload(user, path, size, kind)
     return JSONResponse(
         {
             "bucket": BUCKET,
@@ -66,14 +65,14 @@ async def confirm(request: Request) -> JSONResponse:
     """After the upload: check the stored bytes are the image they claim to be (on a real project the
     upload went straight to Supabase Storage, which checks only the bucket's size and type list), delete
     them if not, and record the path on the profile (update_profile, as the user)."""
-    user = require_user(request)
+    user = await require_user(request)
     storage = _storage(request)
     path = avatar_path(user)
-    head = await run_in_threadpool(storage.head, user, path)
+    head = await storage.head(user, path)
     if head is None:
         raise HttpError(404, "avatar_not_found", "Upload the avatar first (POST /profile/avatar).")
     if not content.matches(head.content_type, head.first_bytes):
-        await run_in_threadpool(storage.delete, user, path)
+        await storage.delete(user, path)
         raise HttpError(
             415, "avatar_content_mismatch", f"The file is not a {head.content_type} image; it was deleted."
         )
@@ -84,8 +83,8 @@ async def confirm(request: Request) -> JSONResponse:
 
 
 async def download_url(request: Request) -> JSONResponse:
-    user = require_user(request)
-    signed = await run_in_threadpool(_storage(request).sign_download, user, avatar_path(user))
+    user = await require_user(request)
+    signed = await _storage(request).sign_download(user, avatar_path(user))
     return JSONResponse(
         {"bucket": BUCKET, "path": avatar_path(user), "url": signed.url, "expires_in": signed.expires_in}
     )
@@ -118,7 +117,7 @@ async def local_upload(request: Request) -> JSONResponse:
         )
     if not content.matches(content_type, data[: content.HEAD_BYTES]):
         raise HttpError(415, "avatar_content_mismatch", f"The file is not a {content_type} image.")
-    await run_in_threadpool(storage.store, path, str(claims["owner"]), data, content_type)
+    await storage.store(path, str(claims["owner"]), data, content_type)
     return JSONResponse({"Key": f"{BUCKET}/{path}"})
 
 
@@ -129,7 +128,7 @@ async def local_download(request: Request) -> Response:
     target = storage.file(path)
     if not target.is_file():
         raise HttpError(404, "avatar_not_found", "No such object.")
-    content_type = await run_in_threadpool(storage.content_type, path)
+    content_type = await storage.content_type(path)
     return Response(
         target.read_bytes(), media_type=content_type, headers={"Cache-Control": "private, max-age=60"}
     )

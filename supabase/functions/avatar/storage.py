@@ -53,17 +53,19 @@ class ObjectHead:
 
 
 class AvatarStorage(Protocol):
-    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
+    """Async: the Storage API's answers (or the local stand-in's database calls) hold no thread."""
+
+    async def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
         """An upload URL for `path`; where the storage can, bound to `size` bytes of `content_type`."""
         ...
 
-    def sign_download(self, caller: Caller, path: str) -> SignedUrl: ...
+    async def sign_download(self, caller: Caller, path: str) -> SignedUrl: ...
 
-    def head(self, caller: Caller, path: str) -> ObjectHead | None:
+    async def head(self, caller: Caller, path: str) -> ObjectHead | None:
         """The object's type and first bytes as the user may read them; None when there is none."""
         ...
 
-    def delete(self, caller: Caller, path: str) -> None: ...
+    async def delete(self, caller: Caller, path: str) -> None: ...
 
 
 def avatar_path(caller: Caller) -> str:
@@ -73,18 +75,18 @@ def avatar_path(caller: Caller) -> str:
 class SupabaseStorage:
     """Supabase Storage's HTTP API (<SUPABASE_URL>/storage/v1), called with the user's JWT."""
 
-    def __init__(self, supabase_url: str, anon_key: str, http: httpx.Client) -> None:
+    def __init__(self, supabase_url: str, anon_key: str, http: httpx.AsyncClient) -> None:
         self._base = f"{supabase_url.rstrip('/')}/storage/v1"
         self._anon_key = anon_key
         self._http = http
 
-    def _post(
+    async def _post(
         self, caller: Caller, path: str, *, headers: dict[str, str] | None = None, body: Any = None
     ) -> dict[str, Any]:
         sent = {"Authorization": f"Bearer {caller.token}", "apikey": self._anon_key, **(headers or {})}
         if body is not None:
             sent["Content-Type"] = "application/json"
-        response = upstream.send(
+        response = await upstream.asend(
             self._http,
             "POST",
             f"{self._base}{path}",
@@ -102,18 +104,18 @@ class SupabaseStorage:
             )
         return upstream.json_object(response, service="storage", errors=StorageError)
 
-    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
+    async def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
         # Supabase Storage's signed upload URLs bind neither a size nor a type (the bucket's limits apply);
         # the bytes are checked after the upload instead (POST /profile/avatar/confirm, `head`).
-        body = self._post(caller, f"/object/upload/sign/{BUCKET}/{path}", headers={"x-upsert": "true"})
+        body = await self._post(caller, f"/object/upload/sign/{BUCKET}/{path}", headers={"x-upsert": "true"})
         return SignedUrl(f"{self._base}{body['url']}", body.get("token"), 7200)
 
     def _user_headers(self, caller: Caller) -> dict[str, str]:
         return {"Authorization": f"Bearer {caller.token}", "apikey": self._anon_key}
 
-    def head(self, caller: Caller, path: str) -> ObjectHead | None:
+    async def head(self, caller: Caller, path: str) -> ObjectHead | None:
         # A ranged read of the first bytes, as the user (RLS decides), never the whole object.
-        response = upstream.send(
+        response = await upstream.asend(
             self._http,
             "GET",
             f"{self._base}/object/authenticated/{BUCKET}/{path}",
@@ -126,10 +128,10 @@ class SupabaseStorage:
             return None
         upstream.check(response, service="storage", errors=StorageError, ok=(200, 206))
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        return ObjectHead(kind, response.content[: HEAD_BYTES])
+        return ObjectHead(kind, response.content[:HEAD_BYTES])
 
-    def delete(self, caller: Caller, path: str) -> None:
-        response = upstream.send(
+    async def delete(self, caller: Caller, path: str) -> None:
+        response = await upstream.asend(
             self._http,
             "DELETE",
             f"{self._base}/object/{BUCKET}/{path}",
@@ -141,8 +143,8 @@ class SupabaseStorage:
         if response.status_code not in (400, 404):
             upstream.check(response, service="storage", errors=StorageError)
 
-    def sign_download(self, caller: Caller, path: str) -> SignedUrl:
-        body = self._post(caller, f"/object/sign/{BUCKET}/{path}", body={"expiresIn": DOWNLOAD_SECONDS})
+    async def sign_download(self, caller: Caller, path: str) -> SignedUrl:
+        body = await self._post(caller, f"/object/sign/{BUCKET}/{path}", body={"expiresIn": DOWNLOAD_SECONDS})
         return SignedUrl(f"{self._base}{body['signedURL']}", None, DOWNLOAD_SECONDS)
 
 
@@ -155,8 +157,8 @@ class LocalStorage:
         self._secret = secret
         self._database = database
 
-    def _storage_api(self, fn: str, caller: Caller, **args: Any) -> Any:
-        return self._database.rpc(fn, args, caller=caller, schema=STORAGE_API_SCHEMA)
+    async def _storage_api(self, fn: str, caller: Caller, **args: Any) -> Any:
+        return await self._database.rpc(fn, args, caller=caller, schema=STORAGE_API_SCHEMA)
 
     @staticmethod
     def _user(caller: Caller) -> Caller:
@@ -180,19 +182,19 @@ class LocalStorage:
             algorithm="HS256",
         )
 
-    def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
+    async def sign_upload(self, caller: Caller, path: str, size: int, content_type: str) -> SignedUrl:
         # As the Storage API does: a trial INSERT as the user, rolled back, so RLS decides. An existing
         # object counts as allowed: the upload is then an upsert, which the update policy decides. The
         # token binds the declared size and type: the upload must be exactly that (local_upload).
-        if not self._storage_api("can_insert_object", self._user(caller), bucket_id=BUCKET, name=path):
+        if not await self._storage_api("can_insert_object", self._user(caller), bucket_id=BUCKET, name=path):
             raise HttpError(403, "avatar_not_allowed", "You may only upload your own avatar.")
         token = self._token(caller, path, "upload", UPLOAD_SECONDS, size=size, type=content_type)
         return SignedUrl(
             f"{self.base}/object/upload/sign/{BUCKET}/{path}?token={token}", token, UPLOAD_SECONDS
         )
 
-    def sign_download(self, caller: Caller, path: str) -> SignedUrl:
-        if not self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
+    async def sign_download(self, caller: Caller, path: str) -> SignedUrl:
+        if not await self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
             raise HttpError(404, "avatar_not_found", "No avatar has been uploaded yet.")
         token = self._token(caller, path, "download", DOWNLOAD_SECONDS)
         return SignedUrl(f"{self.base}/object/sign/{BUCKET}/{path}?token={token}", None, DOWNLOAD_SECONDS)
@@ -209,7 +211,7 @@ class LocalStorage:
     def file(self, path: str) -> Path:
         return self.root / BUCKET / path
 
-    def store(self, path: str, owner: str, data: bytes, content_type: str) -> None:
+    async def store(self, path: str, owner: str, data: bytes, content_type: str) -> None:
         """Write the file and its storage.objects row, as the Storage API's (privileged) upload does."""
         target = self.file(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -221,24 +223,24 @@ class LocalStorage:
             "cacheControl": "max-age=3600",
         }
         # The signed URL's token was verified: the Storage API writes the row in its privileged mode.
-        self._storage_api(
+        await self._storage_api(
             "upsert_object", Caller.service(), bucket_id=BUCKET, name=path, owner_id=owner, metadata=metadata
         )
 
-    def head(self, caller: Caller, path: str) -> ObjectHead | None:
-        if not self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
+    async def head(self, caller: Caller, path: str) -> ObjectHead | None:
+        if not await self._storage_api("object_visible", self._user(caller), bucket_id=BUCKET, name=path):
             return None
         target = self.file(path)
         if not target.is_file():
             return None
         with target.open("rb") as stream:
             first = stream.read(HEAD_BYTES)
-        return ObjectHead(self.content_type(path), first)
+        return ObjectHead(await self.content_type(path), first)
 
-    def delete(self, caller: Caller, path: str) -> None:
-        if self._storage_api("delete_object", self._user(caller), bucket_id=BUCKET, name=path):
+    async def delete(self, caller: Caller, path: str) -> None:
+        if await self._storage_api("delete_object", self._user(caller), bucket_id=BUCKET, name=path):
             self.file(path).unlink(missing_ok=True)
 
-    def content_type(self, path: str) -> str:
-        mimetype = self._storage_api("object_mimetype", Caller.service(), bucket_id=BUCKET, name=path)
+    async def content_type(self, path: str) -> str:
+        mimetype = await self._storage_api("object_mimetype", Caller.service(), bucket_id=BUCKET, name=path)
         return str(mimetype) if mimetype else "application/octet-stream"

@@ -12,7 +12,6 @@ import logging
 import re
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -58,8 +57,8 @@ async def contact(request: Request) -> JSONResponse:
     )
     status = "sent"
     try:
-        message_id = await run_in_threadpool(
-            send_contact_email, app_state(request).settings, app_state(request).http, submission
+        message_id = await send_contact_email(
+            app_state(request).settings, app_state(request).async_http, submission
         )
         await call_rpc(
             request,

@@ -48,8 +48,11 @@ def _describe(body: object) -> tuple[tuple[str, ...], str | None]:
     return ((name,) if isinstance(name, str) else ()), (message if isinstance(message, str) else None)
 
 
-def send_contact_email(settings: Settings, http: httpx.Client, submission: Mapping[str, Any]) -> str:
-    """Send one submission; returns Resend's message id. Raises EmailError."""
+async def send_contact_email(
+    settings: Settings, http: httpx.AsyncClient, submission: Mapping[str, Any]
+) -> str:
+    """Send one submission; returns Resend's message id. Raises EmailError. Async: the request waiting on
+    Resend holds no thread."""
     api_key = settings.get("RESEND_API_KEY")
     sender = settings.get("EMAIL_FROM")
     if not api_key or not sender:
@@ -59,7 +62,7 @@ def send_contact_email(settings: Settings, http: httpx.Client, submission: Mappi
     base = (settings.get("RESEND_BASE_URL") or RESEND_API).rstrip("/")
     # Single-line subject: the name was validated to have no control characters, and is cut short here.
     subject = f"Contact form: {str(submission['name'])[:80]}"
-    response = upstream.send(
+    response = await upstream.asend(
         http,
         "POST",
         f"{base}/emails",

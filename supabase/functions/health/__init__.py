@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -18,7 +17,7 @@ from thinbase.functions.avatar.storage import LocalStorage
 async def health(request: Request) -> JSONResponse:
     database = app_state(request).database
     try:
-        rows = await run_in_threadpool(database.rpc, "health", caller=Caller.service())
+        rows = await database.rpc("health", caller=Caller.service())
     except DatabaseError as exc:
         return JSONResponse(
             {"status": "unavailable", "database": {"reachable": False, "error": type(exc).__name__}},

@@ -104,14 +104,14 @@ async def _provider_checkout(
     cancel_url: str | None,
 ) -> CheckoutResult:
     catalog = app_state(request).catalog
-    exponents = await run_in_threadpool(catalog.exponents)
+    exponents = await catalog.exponents()
     checkout_request = CheckoutRequest(
         order_id=payment["order_id"],
         amount_minor=int(payment["amount_minor"]),
         currency=payment["currency"],
         exponent=exponents[payment["currency"]],
         plan_code=payment["plan_code"],
-        plan_name=await run_in_threadpool(catalog.plan_name, payment["plan_code"]),
+        plan_name=await catalog.plan_name(payment["plan_code"]),
         customer_email=str(user.claims.get("email") or ""),
         customer_name=(user.claims.get("user_metadata") or {}).get("full_name"),
         return_url=return_url,
@@ -125,7 +125,7 @@ async def _provider_checkout(
 
 
 async def checkout(request: Request) -> Response:
-    user = require_user(request)
+    user = await require_user(request)
     body = await read_json_object(request)
     return await idempotent(
         request, user, "POST /payments/checkout", body, lambda: _checkout(request, user, body)

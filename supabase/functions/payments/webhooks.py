@@ -100,7 +100,7 @@ async def webhook(request: Request) -> JSONResponse:
     # logged here. Schemes that sign fields (Midtrans) must parse before verifying, so either can come first.
     try:
         provider.verify_webhook(request.headers, body)
-        exponents = await run_in_threadpool(app_state(request).catalog.exponents)
+        exponents = await app_state(request).catalog.exponents()
         event = provider.parse_webhook(request.headers, body, exponents=exponents)
         check_event(event)  # a key, type or order id the ledger cannot hold is the sender's fault: 400
     except WebhookError as exc:

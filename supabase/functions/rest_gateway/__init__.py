@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -118,8 +117,7 @@ async def rpc(request: Request) -> Response:
         schema = requested_schema(request, settings)
         caller = request_caller(request, settings)
         args = await _arguments(request)
-        result = await run_in_threadpool(
-            app_state(request).database.rpc,
+        result = await app_state(request).database.rpc(
             request.path_params["fn"],
             args,
             caller=caller,

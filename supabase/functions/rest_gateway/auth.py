@@ -38,7 +38,6 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -200,9 +199,7 @@ def _client(request: Request) -> dict[str, str | None]:
 async def _call(request: Request, fn: str, args: dict[str, Any]) -> Any:
     """One auth_api function through the port, as the service role (GoTrue's own connection)."""
     try:
-        return await run_in_threadpool(
-            app_state(request).database.rpc, fn, args, caller=Caller.service(), schema=SCHEMA
-        )
+        return await app_state(request).database.rpc(fn, args, caller=Caller.service(), schema=SCHEMA)
     except RpcError as exc:
         if exc.code.startswith("PT") and exc.status < 500:
             # Raised by auth_api as GoTrue would answer: the message is GoTrue's code, the detail its text.

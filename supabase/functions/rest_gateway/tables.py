@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -292,8 +291,8 @@ async def read(request: Request) -> Response:
         offset=page.offset,
         count=prefs.get("count") == "exact",
     )
-    result: TableRows = await run_in_threadpool(
-        _access(request).read_table, query, caller=caller, headers=forwarded_for(request)
+    result: TableRows = await _access(request).read_table(
+        query, caller=caller, headers=forwarded_for(request)
     )
     rows, total = len(result.rows), result.total
     if total is not None and page.offset > total:
@@ -350,8 +349,7 @@ async def update(request: Request) -> Response:
         singular=singular,
     )
     try:
-        result = await run_in_threadpool(
-            _access(request).update_table,
+        result = await _access(request).update_table(
             command,
             caller=caller,
             headers=forwarded_for(request),
