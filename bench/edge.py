@@ -50,7 +50,9 @@ STREAM_WORDS = 40  # the fake sends one chunk per word of its reply: ~10 s per s
 HEALTH_CLIENTS = 4
 RAMP_SECONDS = 2.0
 HEALTH_SECONDS = 4.0
-FIRST_AI = 5_000_001
+# Bench user ids by row: HTTP webhooks from 4,000,001, the pooler row 5,000,001-5,800,000 (bench/pooler.py),
+# these streams' users from 7,000,001.
+FIRST_AI = 7_000_001
 HEALTH_P95 = Target("<=", 2.0, "p95")
 RSS_GROWTH_MIB = 20.0  # the target as a ratio: RSS during / before <= (before + 20 MiB) / before
 
