@@ -143,17 +143,10 @@ def stop_background() -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(current.pid, sig)
         deadline = time.monotonic() + patience
-        while time.monotonic() < deadline and _alive(current.pid):
+        while time.monotonic() < deadline and fakes_state.alive(current.pid):
             time.sleep(0.05)
-        if not _alive(current.pid):
+        if not fakes_state.alive(current.pid):
             break
     fakes_state.clear_state()  # SIGKILL leaves it behind
     return True
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

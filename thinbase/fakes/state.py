@@ -39,7 +39,7 @@ def state_path(local_dir: Path | None = None) -> Path:
     return (paths.LOCAL_DIR if local_dir is None else local_dir) / FILE_NAME
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
@@ -91,7 +91,7 @@ def read_state(local_dir: Path | None = None) -> FakesState | None:
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in [*services.items(), *env.items()])
     ):
         return None
-    if not _alive(pid):
+    if not alive(pid):
         return None
     return FakesState(pid, edge_url, services, env)
 
